@@ -1,0 +1,75 @@
+"""What the CLI's `sample` and `inspect` do, as functions a test can call."""
+
+import hashlib
+import json
+import os
+
+import jax
+import numpy as np
+import logging
+
+from cnnjax.errors import UserError
+from cnnjax.train import run as run_lib
+from cnnjax.train import sampling
+from cnnjax.train import state as state_lib
+from cnnjax.utils import images
+
+log = logging.getLogger(__name__)
+
+PURPOSE_SAMPLE = 2001  # fold_in purpose of `cnnjax sample` latents
+
+
+def sample(workdir: str, num: int, out: str, seed: int = 0,
+           step: int | None = None, overwrite: bool = False,
+           batch_size: int = 256) -> dict:
+  """Writes a grid of `num` samples of the workdir's checkpoint to `out`."""
+  if num <= 0:
+    raise UserError(f"--num must be positive, not {num}.")
+  if not out.lower().endswith(".png"):
+    raise UserError(f"--out must name a .png file, not {out!r}.")
+  if os.path.exists(out) and not overwrite:
+    raise UserError(f"{out} exists; choose another --out or pass --overwrite.")
+  config, modules, step, state = run_lib.load_run(workdir, step)
+  generator, used_ema = state_lib.generator_for_sampling(modules, state)
+  del generator
+  z = sampling.latents(seed, num, config.model.latent_dim, PURPOSE_SAMPLE)
+  generate = jax.jit(lambda state, z: sampling.generate(modules, state, z))
+  pictures = np.concatenate([
+      np.asarray(generate(state, z[i:i + batch_size]))
+      for i in range(0, num, batch_size)])
+  images.save_grid(pictures, out)
+  weights = "EMA generator" if used_ema else "generator (no EMA in this run)"
+  log.info("Sampled %d images from the %s at step %d.", num, weights, step)
+  return {"out": os.path.abspath(out), "step": step, "num": num,
+          "ema": used_ema}
+
+
+def tree_sha256(tree) -> str:
+  """A digest of a pytree's structure, dtypes, shapes and exact bytes."""
+  digest = hashlib.sha256()
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  for path, leaf in sorted(leaves, key=lambda item: jax.tree_util.keystr(item[0])):
+    value = np.ascontiguousarray(jax.device_get(leaf))
+    digest.update(jax.tree_util.keystr(path).encode())
+    digest.update(f"{value.dtype}{value.shape}".encode())
+    digest.update(value.tobytes())
+  return digest.hexdigest()
+
+
+def inspect(workdir: str, step: int | None = None) -> dict:
+  """Step, size and digests of the newest (or given) checkpoint."""
+  _, _, step, state = run_lib.load_run(workdir, step)
+  return {
+      "step": step,
+      "num_params": state_lib.count_params(state),
+      "generator_sha256": tree_sha256({"params": state["g_params"],
+                                       "batch_stats": state["g_stats"],
+                                       "ema": state.get("ema_params")}),
+      "params_sha256": tree_sha256({"g": state["g_params"],
+                                    "d": state["d_params"]}),
+      "state_sha256": tree_sha256(state),
+  }
+
+
+def print_json(row: dict) -> None:
+  print(json.dumps(row), flush=True)

@@ -1,0 +1,116 @@
+"""The `cnnjax` command: parses flags and dispatches to library functions.
+
+  cnnjax train   --config FILE[:ARG] --workdir DIR [--config.a.b=v ...] [--allow_config_change]
+  cnnjax sample  --workdir DIR --num N --out FILE.png [--seed S] [--step K] [--overwrite]
+  cnnjax inspect --workdir DIR [--step K]
+"""
+
+import logging as std_logging
+import os
+import sys
+
+# Quieter start-up: TensorFlow-free TFDS still probes for TF, and XLA warns.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from cnnjax.errors import UserError  # noqa: E402
+
+COMMANDS = ("train", "sample", "inspect")
+USAGE = __doc__
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Config file and argument, e.g. configs/dcgan.py:tiny.",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory (config, logs, checkpoints).")
+flags.DEFINE_bool("allow_config_change", False,
+                  "Resume a workdir even though its config differs.")
+flags.DEFINE_integer("num", 64, "sample: how many images.")
+flags.DEFINE_string("out", None, "sample: the PNG file to write.")
+flags.DEFINE_integer("seed", 0, "sample: seed of the latents.")
+flags.DEFINE_integer("step", None, "sample/inspect: checkpoint step (default: newest).")
+flags.DEFINE_bool("overwrite", False, "sample: replace an existing --out file.")
+
+
+def _fail(message: str, code: int = 2):
+  print(f"cnnjax: error: {message}", file=sys.stderr, flush=True)
+  sys.exit(code)
+
+
+def _parse(argv: list[str]) -> list[str]:
+  """absl parsing with exit code 2 and one message for any flag error."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    _fail(f"{error}\n{USAGE}")
+  except UserError as error:  # raised by a config file's get_config
+    _fail(str(error))
+  except Exception as error:  # a config file that does not load
+    _fail(f"the config could not be loaded: {type(error).__name__}: {error}")
+
+
+def _require(name: str) -> str:
+  value = getattr(FLAGS, name)
+  if value is None:
+    _fail(f"--{name} is required.\n{USAGE}")
+  return value
+
+
+def _quiet_libraries() -> None:
+  """cnnjax's own INFO lines, but only warnings from orbax, grain and JAX
+  (which log through absl); `--verbosity=0` brings all of them back."""
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  std_logging.getLogger("cnnjax").setLevel(std_logging.INFO)
+
+
+def main(argv: list[str]) -> None:
+  _quiet_libraries()
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    _fail(f"expected one command of {', '.join(COMMANDS)}; got "
+          f"{' '.join(argv[1:]) or 'none'}.\n{USAGE}")
+  command = argv[1]
+  workdir = _require("workdir")
+  try:
+    if command == "train":
+      if FLAGS.config is None:
+        _fail("--config is required for train, e.g. "
+              "--config=configs/dcgan.py:fashion_mnist.")
+      _train(workdir)
+    elif command == "sample":
+      from cnnjax import commands
+      result = commands.sample(workdir, FLAGS.num, _require("out"),
+                               seed=FLAGS.seed, step=FLAGS.step,
+                               overwrite=FLAGS.overwrite)
+      print(f"Wrote {result['num']} samples of step {result['step']} "
+            f"({'EMA' if result['ema'] else 'raw'} generator) to "
+            f"{result['out']}", flush=True)
+    elif command == "inspect":
+      from cnnjax import commands
+      commands.print_json(commands.inspect(workdir, FLAGS.step))
+  except UserError as error:
+    _fail(str(error), error.exit_code)
+
+
+def _train(workdir: str) -> None:
+  from cnnjax.train import loop
+  result = loop.train_and_evaluate(
+      FLAGS.config, workdir, allow_config_change=FLAGS.allow_config_change)
+  if result["interrupted"]:
+    print(f"Stopped on {result['interrupted']} at step {result['step']}; "
+          f"the checkpoint is saved. Run the same command to resume.",
+          flush=True)
+  else:
+    print(f"Trained to step {result['step']}. Samples: {result['samples']}",
+          flush=True)
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main, flags_parser=_parse)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,48 @@
+"""The seed's fully connected GAN: hidden widths w-2w-4w (256-512-1024)."""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from cnnjax.models import layers
+
+
+class Generator(nnx.Module):
+  """z -> image in [-1, 1] through dense layers with LeakyReLU(0.2)."""
+
+  def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
+               channels: int, bn_momentum: float, rngs: nnx.Rngs):
+    del bn_momentum  # the seed's MLP has no normalisation
+    widths = [latent_dim, base_width, 2 * base_width, 4 * base_width]
+    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+                            for a, b in zip(widths[:-1], widths[1:])])
+    self.shape = (resolution, resolution, channels)
+    self.to_image = nnx.Linear(widths[-1], resolution * resolution * channels,
+                               rngs=rngs)
+
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    del train
+    x = z
+    for dense in self.hidden:
+      x = layers.leaky_relu(dense(x))
+    return jnp.tanh(self.to_image(x)).reshape(z.shape[0], *self.shape)
+
+
+class Discriminator(nnx.Module):
+  """image -> logit through dense layers 4w-2w-w with LeakyReLU(0.2)."""
+
+  def __init__(self, *, base_width: int, resolution: int, channels: int,
+               bn_momentum: float, rngs: nnx.Rngs):
+    del bn_momentum
+    widths = [resolution * resolution * channels, 4 * base_width,
+              2 * base_width, base_width]
+    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+                            for a, b in zip(widths[:-1], widths[1:])])
+    self.to_logit = nnx.Linear(widths[-1], 1, rngs=rngs)
+
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    del train
+    x = x.reshape(x.shape[0], -1)
+    for dense in self.hidden:
+      x = layers.leaky_relu(dense(x))
+    return self.to_logit(x)[:, 0]

@@ -1,0 +1,1 @@
+"""Training: state, pure step functions, and the loop."""

@@ -1,0 +1,176 @@
+"""The train loop: data, state, step, and the cadence of logs, samples and
+checkpoints. Everything a run needs to be understood and resumed is in its
+workdir:
+
+  config.json            the resolved config (compared on resume)
+  metrics.jsonl          one JSON object per log step
+  samples/step_<N>.png   a grid from a fixed latent batch
+  checkpoints/<N>/       orbax: train state + data-iterator position
+  wandb_run_id.txt       so a resumed run continues the same W&B run
+"""
+
+import math
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+import logging
+from jax.sharding import NamedSharding, PartitionSpec
+
+from cnnjax import config as config_lib
+from cnnjax import data
+from cnnjax.errors import UserError
+from cnnjax.train import run as run_lib
+from cnnjax.train import sampling
+from cnnjax.train import state as state_lib
+from cnnjax.train import step as step_lib
+from cnnjax.utils import checkpoint as checkpoint_lib
+from cnnjax.utils import images, preemption, writers as writers_lib
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(UserError):
+  """A loss became NaN or infinite; the last good checkpoint is kept."""
+  exit_code = 1
+
+
+def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = False,
+                       devices=None) -> dict:
+  """Trains (or resumes) the run in `workdir` up to `config.train.num_steps`.
+
+  Returns a summary: the final step, whether the run was interrupted, and
+  the path of the last sample grid.
+  """
+  workdir = os.path.abspath(workdir)
+  mesh = state_lib.make_mesh(devices)
+  config_lib.validate(config, mesh.size)
+  os.makedirs(workdir, exist_ok=True)
+  run_lib.write_config(config, workdir, allow_config_change)
+
+  # Data first: a missing dataset should fail before anything compiles.
+  source = data.load_source(config.data.name, config.data.split,
+                            config.data.data_dir or None)
+  log.info("Data: %s", source.description)
+  dataset = data.make_train_dataset(
+      config.data, global_batch_size=config.train.batch_size,
+      seed=config.train.seed)
+  iterator = iter(dataset)
+
+  modules = state_lib.make_modules(config)
+  abstract = state_lib.abstract_state(config, modules, mesh)
+  checkpointer = checkpoint_lib.Checkpointer(workdir,
+                                             config.train.keep_checkpoints)
+  if checkpointer.latest_step() is not None:
+    step, state = checkpointer.restore(abstract, iterator)
+    log.info("Resuming from the checkpoint of step %d in %s.", step,
+                 checkpointer.directory)
+  else:
+    step, state = 0, state_lib.init_state(config, modules, mesh)
+    log.info("Starting from scratch (no checkpoint in %s).",
+                 checkpointer.directory)
+  log.info("Model %s: %d parameters; %d device(s) of kind %s.",
+               config.model.name, state_lib.count_params(state), mesh.size,
+               jax.devices()[0].device_kind)
+
+  is_chief = jax.process_index() == 0
+  writers = writers_lib.Writers(workdir, config.wandb,
+                                config_lib.to_dict(config), is_chief)
+  if writers.jsonl:
+    writers.jsonl.truncate_after(step)
+  train_step, _ = step_lib.compile_step(config, modules, mesh, abstract)
+  sampler = sampling.FixedLatentSampler(config, modules)
+  batch_sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
+
+  def sample(step, state):
+    path = os.path.join(workdir, "samples", f"step_{step}.png")
+    if is_chief:
+      images.save_grid(sampler(state), path)
+      writers.write_image(step, "samples", path)
+    return path
+
+  num_steps = config.train.num_steps
+  progress = _progress_bar(config, step, num_steps)
+  start_time = window_time = time.time()
+  window_step = first_step = step
+  pending = None  # metrics of a log step, read after the next step is queued
+  interrupted = None
+  last_sample = None
+  with preemption.PreemptionGuard() as guard:
+    while step < num_steps:
+      batch = next(iterator)
+      batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
+               for k, v in batch.items()}
+      state, metrics = train_step(state, batch)
+      step += 1
+      if step == first_step + 1:
+        # Throughput windows start after compilation.
+        jax.block_until_ready(metrics)
+        window_time, window_step = time.time(), step
+      if pending is not None:
+        _report(writers, progress, *pending)
+        pending = None
+      if progress:
+        progress.update(1)
+      if step % config.train.log_every_steps == 0 or step == num_steps:
+        now = time.time()
+        rate = (step - window_step) / max(now - window_time, 1e-9)
+        pending = (step, metrics, {
+            "steps_per_sec": rate,
+            "images_per_sec": rate * config.train.batch_size,
+            "wall_time": now - start_time})
+        window_time, window_step = now, step
+      if step % config.train.sample_every_steps == 0:
+        last_sample = sample(step, state)
+      stop = guard.should_stop(step)
+      if step % config.train.checkpoint_every_steps == 0 or stop:
+        checkpointer.save(step, state, iterator)
+      if stop:
+        interrupted = guard.requested or "preemption"
+        log.info("Stopping at step %d on %s; checkpoint saved.", step,
+                     interrupted)
+        break
+    if pending is not None:
+      _report(writers, progress, *pending)
+    if checkpointer.latest_step() != step:
+      checkpointer.save(step, state, iterator)
+    if interrupted is None and (last_sample is None or
+                                not last_sample.endswith(f"_{step}.png")):
+      last_sample = sample(step, state)
+    checkpointer.close()
+  if progress:
+    progress.close()
+  writers.close()
+  return {"step": step, "interrupted": interrupted, "samples": last_sample,
+          "workdir": workdir}
+
+
+def _report(writers, progress, step, metrics, timing):
+  """Writes one log row; stops the run if a loss is not finite."""
+  row = {"step": step, **{k: float(v) for k, v in jax.device_get(metrics).items()},
+         **timing}
+  bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+  if bad:
+    raise TrainingDiverged(
+        f"Training diverged at step {step}: {', '.join(bad)} not finite. The "
+        "last good checkpoint is kept; lower the learning rates or change "
+        "the seed.")
+  writers.write(row)
+  text = (f"d_loss={row['d_loss']:.3f} g_loss={row['g_loss']:.3f} "
+          f"{row['images_per_sec']:.0f} img/s")
+  if progress:
+    progress.set_postfix_str(text, refresh=False)
+  else:
+    log.info("step %d: %s", step, text)
+
+
+def _progress_bar(config, step, num_steps):
+  mode = config.train.progress_bar
+  if mode == "off" or (mode == "auto" and not sys.stderr.isatty()):
+    return None
+  if jax.process_index() != 0:
+    return None
+  from tqdm import tqdm
+  return tqdm(total=num_steps, initial=step, unit="step", dynamic_ncols=True)

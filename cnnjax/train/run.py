@@ -1,0 +1,84 @@
+"""A run's workdir: its config.json and its checkpoints.
+
+Shared by `train` (which writes them) and by `sample`, `inspect` and `eval`
+(which read them back).
+"""
+
+import json
+import os
+
+import logging
+
+from cnnjax import config as config_lib
+from cnnjax.errors import CheckpointError, ConfigError, UserError
+from cnnjax.train import state as state_lib
+from cnnjax.utils import checkpoint as checkpoint_lib
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+
+
+def read_config(workdir: str):
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} is not a cnnjax workdir (no {CONFIG_FILE}); "
+                    "pass the --workdir that `cnnjax train` wrote to.")
+  try:
+    with open(path) as f:
+      return config_lib.from_dict(json.load(f))
+  except (json.JSONDecodeError, OSError) as error:
+    raise UserError(f"{path} cannot be read ({error}).") from None
+
+
+def write_config(config, workdir: str, allow_change: bool) -> None:
+  """Writes config.json, refusing a workdir that belongs to another config.
+
+  Changes that do not alter what is computed (num_steps, logging cadence,
+  W&B fields) are allowed; anything else needs `allow_change`, in which case
+  the old file is kept beside the new one.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  new = config_lib.to_dict(config)
+  if os.path.exists(path):
+    old = config_lib.to_dict(read_config(workdir))
+    diff = config_lib.differences(old, new)
+    if diff and not allow_change:
+      raise ConfigError(
+          f"The workdir {workdir} holds a run of another config:\n"
+          + "\n".join(diff) + "\nUse a new --workdir, or pass "
+          "--allow_config_change to continue this run with the new config.")
+    if diff:
+      log.warning("Continuing %s with a changed config:\n%s", workdir,
+                      "\n".join(diff))
+      os.replace(path, os.path.join(workdir, f"config.before-change-"
+                                    f"{len(os.listdir(workdir))}.json"))
+  temporary = path + ".tmp"
+  with open(temporary, "w") as f:
+    json.dump(new, f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(temporary, path)
+
+
+def load_run(workdir: str, step: int | None = None, devices=None):
+  """Config, modules and the restored state of a workdir's checkpoint.
+
+  Returns (config, modules, step, state).
+  """
+  config = read_config(workdir)
+  mesh = state_lib.make_mesh(devices)
+  try:
+    config_lib.validate(config, 1)
+    modules = state_lib.make_modules(config)
+  except (ConfigError, KeyError, AttributeError) as error:
+    raise UserError(f"The config.json of {workdir} is not one this version "
+                    f"of cnnjax can build ({error}).") from None
+  abstract = state_lib.abstract_state(config, modules, mesh)
+  checkpointer = checkpoint_lib.Checkpointer(workdir, async_save=False)
+  try:
+    if checkpointer.latest_step() is None:
+      raise CheckpointError(f"{workdir} has no checkpoint yet; train first.")
+    step, state = checkpointer.restore(abstract, step=step, move_aside=False)
+  finally:
+    checkpointer.close()
+  return config, modules, step, state

@@ -1,0 +1,111 @@
+"""The training state: one pytree holding everything a resume needs.
+
+Keys: step, rng, generator/discriminator parameters and batch statistics,
+both optimizer states, and (when enabled) the EMA of the generator's
+parameters. It is built shape-first (`jax.eval_shape`), then initialised by a
+jitted function straight into its shardings, so a large model never
+materialises on one device first.
+"""
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from cnnjax import models
+
+TrainState = dict[str, Any]
+DATA_AXIS = "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class Modules:
+  """The static halves of `nnx.split`: what the pure functions merge into."""
+  generator: nnx.GraphDef
+  discriminator: nnx.GraphDef
+  g_optimizer: optax.GradientTransformation
+  d_optimizer: optax.GradientTransformation
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A 1-D data-parallel mesh over `devices` (default: every device)."""
+  devices = list(devices if devices is not None else jax.devices())
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def ema_decay(config: ml_collections.ConfigDict) -> float:
+  """Per-step EMA decay from a half-life in thousands of images (0 = off)."""
+  if config.ema.half_life_kimg <= 0:
+    return 0.0
+  return 0.5 ** (config.train.batch_size / (config.ema.half_life_kimg * 1000))
+
+
+def make_modules(config: ml_collections.ConfigDict) -> Modules:
+  abstract_g, abstract_d = nnx.eval_shape(lambda: models.build(config, 0))
+  return Modules(
+      generator=nnx.graphdef(abstract_g),
+      discriminator=nnx.graphdef(abstract_d),
+      g_optimizer=optax.adam(config.optim.g_lr, b1=config.optim.b1,
+                             b2=config.optim.b2),
+      d_optimizer=optax.adam(config.optim.d_lr, b1=config.optim.b1,
+                             b2=config.optim.b2))
+
+
+def _init_state(config: ml_collections.ConfigDict, modules: Modules) -> TrainState:
+  seed = config.train.seed
+  generator, discriminator = models.build(config, seed)
+  _, g_params, g_stats = nnx.split(generator, nnx.Param, nnx.BatchStat)
+  _, d_params, d_stats = nnx.split(discriminator, nnx.Param, nnx.BatchStat)
+  state = {
+      "step": jnp.zeros((), jnp.int32),
+      "rng": jax.random.PRNGKey(seed),
+      "g_params": g_params,
+      "g_stats": g_stats,
+      "d_params": d_params,
+      "d_stats": d_stats,
+      "g_opt": modules.g_optimizer.init(g_params),
+      "d_opt": modules.d_optimizer.init(d_params),
+  }
+  if ema_decay(config) > 0:
+    state["ema_params"] = jax.tree.map(jnp.copy, g_params)
+  return state
+
+
+def abstract_state(config, modules: Modules, mesh: Mesh) -> TrainState:
+  """Shapes, dtypes and (replicated) shardings of the state, with no compute."""
+  shapes = jax.eval_shape(lambda: _init_state(config, modules))
+  replicated = NamedSharding(mesh, PartitionSpec())
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+      shapes)
+
+
+def init_state(config, modules: Modules, mesh: Mesh) -> TrainState:
+  """A fresh state, initialised directly into its shardings."""
+  shardings = jax.tree.map(lambda x: x.sharding,
+                           abstract_state(config, modules, mesh))
+  return jax.jit(lambda: _init_state(config, modules),
+                 out_shardings=shardings)()
+
+
+def count_params(state: TrainState) -> int:
+  """Trainable parameters of generator and discriminator together."""
+  return sum(x.size for x in jax.tree.leaves((state["g_params"],
+                                              state["d_params"])))
+
+
+def generator_for_sampling(modules: Modules, state: TrainState,
+                           prefer_ema: bool = True) -> tuple[nnx.Module, bool]:
+  """The generator to sample from: its EMA weights when the state has them.
+
+  Returns the module and whether the EMA weights were used.
+  """
+  use_ema = prefer_ema and "ema_params" in state
+  params = state["ema_params"] if use_ema else state["g_params"]
+  return nnx.merge(modules.generator, params, state["g_stats"]), use_ema

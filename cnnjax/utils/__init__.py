@@ -1,0 +1,1 @@
+"""Checkpointing, writers, images, preemption and other run plumbing."""

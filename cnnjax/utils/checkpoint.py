@@ -1,0 +1,130 @@
+"""Orbax checkpoints of the train state and the data iterator.
+
+Each step directory under `<workdir>/checkpoints/` holds two items: `state`
+(the whole train-state pytree) and `data` (the grain iterator's position,
+one file per process). Orbax writes to a temporary directory and renames it
+when complete, so a checkpoint is either whole or absent, even after
+`kill -9`. When the newest checkpoint cannot be read, restoring falls back
+to the one before it, warns, and moves the unreadable one aside (never
+deleting it) so that training can write that step again.
+"""
+
+import os
+import shutil
+import time
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+import logging
+
+from cnnjax.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+class Checkpointer:
+  """Saves and restores (state, data iterator) pairs in a workdir."""
+
+  def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
+    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+    self.aside = os.path.join(os.path.abspath(workdir), "checkpoints_unreadable")
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True,
+        enable_async_checkpointing=async_save)
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={"state": ocp.StandardCheckpointHandler(),
+                       "data": grain.checkpoint.CheckpointHandler()})
+
+  def steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    steps = self.steps()
+    return steps[-1] if steps else None
+
+  def save(self, step: int, state, data_iterator=None) -> None:
+    """Saves asynchronously; the arrays are copied before this returns."""
+    items = {"state": ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+    self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+  def _restore_step(self, step: int, abstract_state, data_iterator):
+    items = {"state": ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+      items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return restored["state"]
+
+  def restore(self, abstract_state, data_iterator=None, step: int | None = None,
+              move_aside: bool = True):
+    """Restores a checkpoint into the shapes and shardings of `abstract_state`.
+
+    With `step=None` it takes the newest readable checkpoint, falling back
+    past unreadable ones with a warning. Returns (step, state); the data
+    iterator, when given, is moved to the saved position in place.
+    Unreadable newer checkpoints are moved aside when `move_aside` (train
+    needs their step numbers free), else only reported.
+    Raises CheckpointError when nothing readable is there.
+    """
+    steps = self.steps()
+    if step is not None:
+      if step not in steps:
+        raise CheckpointError(
+            f"No checkpoint for step {step} in {self.directory}; "
+            f"available steps: {steps or 'none'}.")
+      try:
+        return step, self._restore_step(step, abstract_state, data_iterator)
+      except Exception as error:  # orbax raises many types for bad files
+        raise CheckpointError(
+            f"The checkpoint of step {step} in {self.directory} cannot be "
+            f"read ({type(error).__name__}: {_first_line(error)}). Pick "
+            f"another step ({steps}) or restore the files.") from None
+    failures = []
+    for candidate in reversed(steps):
+      try:
+        state = self._restore_step(candidate, abstract_state, data_iterator)
+      except Exception as error:  # orbax raises many types for bad files
+        failures.append((candidate, error))
+        continue
+      for bad_step, error in failures:
+        if move_aside:
+          self._move_aside(bad_step, error)
+        else:
+          log.warning("The checkpoint of step %d could not be read (%s: "
+                          "%s); using step %d.", bad_step,
+                          type(error).__name__, _first_line(error), candidate)
+      return candidate, state
+    if not failures:
+      raise CheckpointError(f"No checkpoint in {self.directory}.")
+    details = "; ".join(f"step {s}: {type(e).__name__}: {_first_line(e)}"
+                        for s, e in failures)
+    raise CheckpointError(
+        f"No checkpoint in {self.directory} can be read ({details}). If the "
+        "model or config changed, train in a new workdir; otherwise restore "
+        "the checkpoint files. Nothing was modified.")
+
+  def _move_aside(self, step: int, error: Exception) -> None:
+    os.makedirs(self.aside, exist_ok=True)
+    target = os.path.join(self.aside, f"{step}.{int(time.time())}")
+    if jax.process_index() == 0:
+      shutil.move(os.path.join(self.directory, str(step)), target)
+    log.warning(
+        "The checkpoint of step %d could not be read (%s: %s); it was moved "
+        "to %s and training resumes from the previous checkpoint.",
+        step, type(error).__name__, _first_line(error), target)
+    self.manager.reload()
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip().splitlines()
+  return text[0][:300] if text else ""

@@ -1,0 +1,161 @@
+"""Where metrics go: `metrics.jsonl` in the workdir always, W&B when enabled.
+
+`metrics.jsonl` is the source of truth (one JSON object per line, each with a
+`step`); W&B is a view of it, so nothing depends on W&B being reachable.
+"""
+
+import json
+import math
+import netrc
+import os
+from typing import Any
+
+import numpy as np
+import logging
+
+from cnnjax.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "wandb_run_id.txt"
+
+
+class JsonlWriter:
+  """Appends one JSON object per call to `<workdir>/metrics.jsonl`."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, "metrics.jsonl")
+
+  def truncate_after(self, step: int) -> None:
+    """Drops rows logged after `step`: a resumed run recomputes them.
+
+    After `kill -9` the log may run ahead of the last checkpoint; since
+    resume is exact, the rows are rewritten identically as training redoes
+    those steps.
+    """
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      lines = f.readlines()
+    kept = [line for line in lines if _row_step(line) <= step]
+    if len(kept) != len(lines):
+      temporary = self.path + ".tmp"
+      with open(temporary, "w") as f:
+        f.writelines(kept)
+      os.replace(temporary, self.path)
+
+  def write(self, row: dict[str, Any]) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps(_plain(row)) + "\n")
+
+
+def _row_step(line: str) -> float:
+  try:
+    return json.loads(line).get("step", -1)
+  except json.JSONDecodeError:
+    return math.inf  # a torn last line from a killed process
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+  return {k: (v.item() if isinstance(v, np.generic) else
+              float(v) if isinstance(v, np.ndarray) else v)
+          for k, v in row.items()}
+
+
+def wandb_credentials_present() -> bool:
+  """Whether W&B could log online without asking for a key."""
+  if os.environ.get("WANDB_API_KEY"):
+    return True
+  try:
+    return netrc.netrc().authenticators("api.wandb.ai") is not None
+  except (FileNotFoundError, netrc.NetrcParseError):
+    return False
+
+
+def resolve_wandb_mode(mode: str) -> str:
+  """"auto" becomes online with credentials, offline without; never a prompt."""
+  if mode == "auto":
+    return "online" if wandb_credentials_present() else "offline"
+  return mode
+
+
+class WandbWriter:
+  """Logs to Weights & Biases; the run id is kept in the workdir for resume."""
+
+  def __init__(self, workdir: str, wandb_config, run_config: dict[str, Any]):
+    import wandb  # slow to import; only when W&B is on
+
+    self._wandb = wandb
+    mode = resolve_wandb_mode(wandb_config.mode)
+    if mode == "online" and not wandb_credentials_present():
+      raise ConfigError(
+          "wandb.mode=online needs credentials: run `wandb login` or set "
+          "WANDB_API_KEY, or use --config.wandb.mode=offline.")
+    id_path = os.path.join(workdir, RUN_ID_FILE)
+    if os.path.exists(id_path):
+      with open(id_path) as f:
+        run_id = f.read().strip()
+    else:
+      run_id = wandb.util.generate_id()
+      with open(id_path, "w") as f:
+        f.write(run_id + "\n")
+    self.mode = mode
+    self.run = self._init(mode, run_id, workdir, wandb_config, run_config)
+
+  def _init(self, mode, run_id, workdir, wandb_config, run_config):
+    wandb = self._wandb
+    kwargs = dict(
+        id=run_id, resume="allow", dir=workdir, config=run_config,
+        project=wandb_config.project, entity=wandb_config.entity or None,
+        group=wandb_config.group or None,
+        tags=[t for t in wandb_config.tags.split(",") if t] or None,
+        name=wandb_config.name or os.path.basename(os.path.abspath(workdir)),
+        # A bounded wait: a cluster node without network must not hang.
+        settings=wandb.Settings(init_timeout=60, silent=True,
+                                console="off"))
+    try:
+      return wandb.init(mode=mode, **kwargs)
+    except Exception as error:  # wandb raises its own types and OSErrors
+      if mode != "online":
+        raise
+      log.warning("W&B online init failed (%s); logging offline in %s "
+                      "instead (upload later with `wandb sync`).", error,
+                      workdir)
+      self.mode = "offline"
+      return wandb.init(mode="offline", **kwargs)
+
+  def write(self, row: dict[str, Any]) -> None:
+    row = dict(row)
+    step = row.pop("step")
+    self.run.log(_plain(row), step=step)
+
+  def write_image(self, step: int, key: str, path: str) -> None:
+    self.run.log({key: self._wandb.Image(path)}, step=step)
+
+  def close(self) -> None:
+    self.run.finish()
+
+
+class Writers:
+  """Fans rows out to JSONL and (optionally) W&B."""
+
+  def __init__(self, workdir: str, wandb_config, run_config: dict[str, Any],
+               is_chief: bool = True):
+    self.jsonl = JsonlWriter(workdir) if is_chief else None
+    self.wandb = None
+    if is_chief and resolve_wandb_mode(wandb_config.mode) != "disabled":
+      self.wandb = WandbWriter(workdir, wandb_config, run_config)
+
+  def write(self, row: dict[str, Any]) -> None:
+    if self.jsonl:
+      self.jsonl.write(row)
+    if self.wandb:
+      self.wandb.write(row)
+
+  def write_image(self, step: int, key: str, path: str) -> None:
+    if self.wandb:
+      self.wandb.write_image(step, key, path)
+
+  def close(self) -> None:
+    if self.wandb:
+      self.wandb.close()

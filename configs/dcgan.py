@@ -1,0 +1,23 @@
+"""DCGAN (Radford et al. 2016): 4x4 kernels, stride 2, batch norm, widths 4g-2g-g.
+
+Arguments (after the colon in --config=configs/dcgan.py:ARG):
+  fashion_mnist  the canonical 32x32x1 model (g=64, z=100, batch 64), the default
+  digits         scikit-learn's 8x8 digits upsampled to 32x32
+  tiny           a seconds-long run on digits, for tests; combine: "fashion_mnist,tiny"
+"""
+
+from cnnjax import config as base
+
+
+def get_config(arg: str | None = None):
+  dataset, is_tiny = base.parse_arg(arg, ("fashion_mnist", "digits"))
+  config = base.base_config()
+  config.model.name = "dcgan"
+  if dataset == "digits":
+    config.data.name = "digits"
+    config.train.num_steps = 3000
+  if is_tiny:
+    config = base.tiny(config)
+    if dataset:
+      config.data.name = dataset
+  return config
