@@ -42,7 +42,12 @@ def _fail(message: str, code: int = 2):
 def _parse(argv: list[str]) -> list[str]:
   """absl parsing with exit code 2 and one message for any flag error."""
   try:
-    return FLAGS(argv)
+    remaining = FLAGS(argv)
+    if FLAGS.config is not None:
+      # A config file that failed to load is a placeholder that raises on
+      # first use; use it here, where the error is turned into a message.
+      FLAGS.config.keys()
+    return remaining
   except flags.Error as error:
     _fail(f"{error}\n{USAGE}")
   except UserError as error:  # raised by a config file's get_config

@@ -57,13 +57,13 @@ class Discriminator(nnx.Module):
                bn_momentum: float, rngs: nnx.Rngs):
     widths = _widths(base_width, resolution)[::-1]  # g, 2g, 4g at 32
     _, end = STAGES[resolution]
-    self.from_image = layers.down_conv(channels, widths[0], rngs, use_bias=True)
+    self.from_image = layers.down_conv(channels, widths[0], rngs)
     self.downs = nnx.List([layers.down_conv(a, b, rngs)
                            for a, b in zip(widths[:-1], widths[1:])])
     self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs)
                            for b in widths[1:]])
     # The final 4x4 "valid" convolution to one channel is a dense layer.
-    self.to_logit = nnx.Linear(end * end * widths[-1], 1,
+    self.to_logit = nnx.Linear(end * end * widths[-1], 1, use_bias=False,
                                kernel_init=layers.dcgan_init, rngs=rngs)
 
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:

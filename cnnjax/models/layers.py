@@ -24,10 +24,9 @@ def up_conv(in_features: int, out_features: int, rngs: nnx.Rngs) -> UpConv:
   return UpConv(in_features, out_features, kernel_init=dcgan_init, rngs=rngs)
 
 
-def down_conv(in_features: int, out_features: int, rngs: nnx.Rngs,
-              use_bias: bool = False) -> nnx.Conv:
+def down_conv(in_features: int, out_features: int, rngs: nnx.Rngs) -> nnx.Conv:
   """4x4 stride-2 convolution that halves the spatial size (PyTorch's p=1)."""
   return nnx.Conv(
       in_features, out_features, kernel_size=(4, 4), strides=(2, 2),
-      padding=((1, 1), (1, 1)), use_bias=use_bias, kernel_init=dcgan_init,
+      padding=((1, 1), (1, 1)), use_bias=False, kernel_init=dcgan_init,
       rngs=rngs)

@@ -56,7 +56,7 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   log.info("Data: %s", source.description)
   dataset = data.make_train_dataset(
       config.data, global_batch_size=config.train.batch_size,
-      seed=config.train.seed)
+      seed=config.train.seed, image_source=source)
   iterator = iter(dataset)
 
   modules = state_lib.make_modules(config)
@@ -93,8 +93,9 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
 
   num_steps = config.train.num_steps
   progress = _progress_bar(config, step, num_steps)
-  start_time = window_time = time.time()
-  window_step = first_step = step
+  start_time = time.time()
+  first_step = step
+  window = (step, start_time, start_time)  # (step, time, run start)
   pending = None  # metrics of a log step, read after the next step is queued
   interrupted = None
   last_sample = None
@@ -108,20 +109,14 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
       if step == first_step + 1:
         # Throughput windows start after compilation.
         jax.block_until_ready(metrics)
-        window_time, window_step = time.time(), step
+        window = (step, time.time(), start_time)
       if pending is not None:
-        _report(writers, progress, *pending)
+        window = _report(writers, progress, *pending, window, config)
         pending = None
       if progress:
         progress.update(1)
       if step % config.train.log_every_steps == 0 or step == num_steps:
-        now = time.time()
-        rate = (step - window_step) / max(now - window_time, 1e-9)
-        pending = (step, metrics, {
-            "steps_per_sec": rate,
-            "images_per_sec": rate * config.train.batch_size,
-            "wall_time": now - start_time})
-        window_time, window_step = now, step
+        pending = (step, metrics)
       if step % config.train.sample_every_steps == 0:
         last_sample = sample(step, state)
       stop = guard.should_stop(step)
@@ -133,7 +128,7 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
                      interrupted)
         break
     if pending is not None:
-      _report(writers, progress, *pending)
+      _report(writers, progress, *pending, window, config)
     if checkpointer.latest_step() != step:
       checkpointer.save(step, state, iterator)
     if interrupted is None and (last_sample is None or
@@ -147,10 +142,20 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
           "workdir": workdir}
 
 
-def _report(writers, progress, step, metrics, timing):
-  """Writes one log row; stops the run if a loss is not finite."""
-  row = {"step": step, **{k: float(v) for k, v in jax.device_get(metrics).items()},
-         **timing}
+def _report(writers, progress, step, metrics, window, config):
+  """Writes one log row; stops the run if a loss is not finite.
+
+  Reading the metrics waits for their step to finish, so the throughput is
+  measured between completed steps, not between dispatches. Returns the
+  next throughput window.
+  """
+  values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  window_step, window_time, start_time = window
+  now = time.time()
+  rate = (step - window_step) / max(now - window_time, 1e-9)
+  row = {"step": step, **values, "steps_per_sec": rate,
+         "images_per_sec": rate * config.train.batch_size,
+         "wall_time": now - start_time}
   bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
   if bad:
     raise TrainingDiverged(
@@ -164,6 +169,7 @@ def _report(writers, progress, step, metrics, timing):
     progress.set_postfix_str(text, refresh=False)
   else:
     log.info("step %d: %s", step, text)
+  return (step, now, start_time)
 
 
 def _progress_bar(config, step, num_steps):

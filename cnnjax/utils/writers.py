@@ -8,6 +8,7 @@ import json
 import math
 import netrc
 import os
+import secrets
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,7 @@ class WandbWriter:
       with open(id_path) as f:
         run_id = f.read().strip()
     else:
-      run_id = wandb.util.generate_id()
+      run_id = secrets.token_hex(4)  # W&B ids are short [a-z0-9] strings
       with open(id_path, "w") as f:
         f.write(run_id + "\n")
     self.mode = mode

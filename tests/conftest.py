@@ -1,0 +1,46 @@
+"""Test session set-up: 8 fake CPU devices, and no writes outside tmp dirs.
+
+XLA_FLAGS must be set before JAX initialises its backends, so it is set here,
+at import time of the first conftest. Subprocesses started by tests inherit
+the same environment, so they see the same 8 devices.
+"""
+
+import os
+import sys
+import tempfile
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["WANDB_MODE"] = "disabled"  # tests that want W&B set it per run
+os.environ["WANDB_SILENT"] = "true"
+# Datasets prepared by tests go to a throwaway dir, never ~/tensorflow_datasets.
+os.environ["CNNJAX_DATA_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-data-")
+
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config(name: str, arg: str = "tiny"):
+  """A config file of configs/ by name, like --config=configs/NAME.py:ARG."""
+  import importlib.util
+  path = os.path.join(REPO, "configs", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"configs_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+@pytest.fixture
+def tiny_config():
+  return load_config("dcgan", "tiny")
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 300, **kwargs):
+  """Runs the real `cnnjax` entry point in a subprocess."""
+  import subprocess
+  return subprocess.run(
+      [sys.executable, "-m", "cnnjax.main", *args], cwd=REPO,
+      capture_output=True, text=True, timeout=timeout,
+      env={**os.environ, **(env or {})}, **kwargs)

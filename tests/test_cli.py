@@ -1,0 +1,113 @@
+"""The real `cnnjax` entry point end to end, and its answers to bad input.
+
+Each bad input must give one clear message and exit code 2: no traceback,
+and no checkpoint overwritten or deleted.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import cli
+
+TINY = "configs/dcgan.py:tiny"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """One tiny run through the CLI, shared by the tests that read it."""
+  workdir = str(tmp_path_factory.mktemp("cli") / "run")
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir, result
+
+
+def _assert_clean_error(result, *fragments):
+  assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+  assert "Traceback" not in result.stderr
+  assert "cnnjax: error:" in result.stderr
+  for fragment in fragments:
+    assert fragment in result.stderr, result.stderr[-3000:]
+
+
+def test_train_writes_the_workdir_contract(trained):
+  workdir, result = trained
+  assert "Trained to step 20" in result.stdout
+  assert "Starting from scratch" in result.stderr
+  assert "Data: digits" in result.stderr
+  config = json.load(open(os.path.join(workdir, "config.json")))
+  assert config["train"]["num_steps"] == 20
+  rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [r["step"] for r in rows] == [5, 10, 15, 20]
+  for row in rows:
+    assert {"d_loss", "g_loss", "steps_per_sec", "images_per_sec",
+            "wall_time"} <= set(row)
+    assert np.isfinite(row["d_loss"]) and row["images_per_sec"] > 0
+  grid = Image.open(os.path.join(workdir, "samples", "step_20.png"))
+  assert grid.size == (8 * 34 + 2, 8 * 34 + 2)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["10", "20"]
+
+
+def test_sample_and_inspect(trained, tmp_path):
+  workdir, _ = trained
+  out = str(tmp_path / "grid.png")
+  result = cli("sample", f"--workdir={workdir}", "--num=9", f"--out={out}",
+               "--seed=3", "--step=10")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "step 10" in result.stdout
+  pixels = np.asarray(Image.open(out))
+  assert pixels.shape == (3 * 34 + 2, 3 * 34 + 2) and pixels.std() > 0
+  # Refuses to overwrite without --overwrite.
+  _assert_clean_error(cli("sample", f"--workdir={workdir}", f"--out={out}"),
+                      "--overwrite")
+  result = cli("inspect", f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  info = json.loads(result.stdout.strip().splitlines()[-1])
+  assert info["step"] == 20 and info["num_params"] > 0
+  for key in ("generator_sha256", "params_sha256", "state_sha256"):
+    assert len(info[key]) == 64
+  assert info["generator_sha256"] != info["state_sha256"]
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["train", f"--config={TINY}", "--config.data.name=imagenet_9000"],
+     ["imagenet_9000"]),
+    (["train", f"--config={TINY}", "--config.data.name=tfds:not_prepared_here"],
+     ["not_prepared_here"]),
+    (["train", f"--config={TINY}", "--config.train.nmu_steps=3"],
+     ["nmu_steps"]),
+    (["train", f"--config={TINY}", "--config.train.num_steps=lots"],
+     ["num_steps"]),
+    (["train", f"--config={TINY}", "--config.data.resolution=30"],
+     ["28, 32 or 64"]),
+    (["train", "--config=configs/dcgan.py:cifar"], ["fashion_mnist, digits"]),
+    (["train", "--config=configs/nope.py"], ["nope.py"]),
+    (["train"], ["--config is required"]),
+    (["fly"], ["expected one command"]),
+])
+def test_bad_input_exits_2(tmp_path, args, fragments):
+  result = cli(*args, f"--workdir={tmp_path / 'run'}")
+  _assert_clean_error(result, *fragments)
+
+
+def test_workdir_of_another_config_is_refused(trained):
+  workdir, _ = trained
+  before = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               "--config.optim.g_lr=0.01", "--config.train.seed=4")
+  _assert_clean_error(result, "optim.g_lr", "train.seed",
+                      "--allow_config_change")
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
+  config = json.load(open(os.path.join(workdir, "config.json")))
+  assert config["optim"]["g_lr"] == 2e-4
+
+
+def test_sample_and_inspect_need_a_workdir(tmp_path):
+  _assert_clean_error(cli("inspect", f"--workdir={tmp_path}"),
+                      "not a cnnjax workdir")
+  _assert_clean_error(cli("sample", f"--workdir={tmp_path}",
+                          f"--out={tmp_path / 'x.png'}"),
+                      "not a cnnjax workdir")

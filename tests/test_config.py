@@ -1,0 +1,69 @@
+"""Config files, validation and the resume-compatibility diff."""
+
+import pytest
+
+from cnnjax import config as config_lib
+from cnnjax.errors import ConfigError
+from tests.conftest import load_config
+
+
+@pytest.mark.parametrize("name", ["dcgan", "mlp_gan"])
+@pytest.mark.parametrize("arg", ["fashion_mnist", "digits", "tiny",
+                                 "fashion_mnist,tiny", None])
+def test_config_files_validate(name, arg):
+  config = load_config(name, arg)
+  config_lib.validate(config, num_devices=8)
+  if arg and "tiny" in arg:
+    assert config.train.num_steps <= 50
+  if arg and arg.startswith("fashion_mnist"):
+    assert config.data.name == "fashion_mnist"
+
+
+def test_unknown_arg_names_the_choices():
+  with pytest.raises(ConfigError, match="fashion_mnist, digits"):
+    load_config("dcgan", "cifar")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("model.name", "stylegan9", "model.name"),
+    ("data.resolution", 30, "28, 32 or 64"),
+    ("train.batch_size", 12, "multiple of the 8 devices"),
+    ("wandb.mode", "sometimes", "wandb.mode"),
+    ("optim.b1", 1.5, "optim.b1"),
+    ("train.log_every_steps", 0, "log_every_steps"),
+])
+def test_invalid_values_are_named(field, value, message):
+  config = load_config("dcgan", "tiny")
+  section, key = field.split(".")
+  config[section][key] = value
+  with pytest.raises(ConfigError, match=message):
+    config_lib.validate(config, num_devices=8)
+
+
+def test_locked_config_rejects_unknown_keys_and_types():
+  config = load_config("dcgan", "tiny")
+  config.lock()
+  with pytest.raises(AttributeError):
+    config.train.num_stpes = 3
+  with pytest.raises(TypeError):
+    config.train.num_steps = "many"
+
+
+def test_differences_ignore_resumable_fields():
+  old = config_lib.to_dict(load_config("dcgan", "tiny"))
+  new_config = load_config("dcgan", "tiny")
+  new_config.train.num_steps = 999
+  new_config.train.log_every_steps = 7
+  new_config.wandb.mode = "offline"
+  assert config_lib.differences(old, config_lib.to_dict(new_config)) == []
+  new_config.optim.g_lr = 1e-3
+  new_config.train.seed = 5
+  diff = config_lib.differences(old, config_lib.to_dict(new_config))
+  assert len(diff) == 2
+  assert "optim.g_lr" in diff[0] and "train.seed" in diff[1]
+
+
+def test_json_round_trip():
+  config = load_config("dcgan", "fashion_mnist")
+  again = config_lib.from_dict(config_lib.to_dict(config))
+  assert config_lib.to_dict(again) == config_lib.to_dict(config)

@@ -1,0 +1,155 @@
+"""Resume is exact: a stopped-and-resumed run ends bitwise equal to a
+straight one, whichever way it was stopped.
+
+Compared through `cnnjax inspect`'s digests of the whole train state
+(parameters, batch statistics, both optimizer states, step and RNG), plus
+the metrics log, which a resumed run must continue without duplicates.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cnnjax import commands
+from cnnjax.errors import CheckpointError
+from cnnjax.train import loop
+from tests.conftest import REPO, cli, load_config
+
+TINY = "configs/dcgan.py:tiny"
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+  """Digests of straight tiny runs, by number of steps (computed on demand)."""
+  cache = {}
+
+  def digests(num_steps: int) -> dict:
+    if num_steps not in cache:
+      config = load_config("dcgan", "tiny")
+      config.train.num_steps = num_steps
+      workdir = str(tmp_path_factory.mktemp(f"straight{num_steps}"))
+      loop.train_and_evaluate(config, workdir)
+      cache[num_steps] = commands.inspect(workdir)
+    return cache[num_steps]
+
+  return digests
+
+
+def _steps_logged(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line)["step"] for line in f]
+
+
+def test_stop_by_num_steps_then_relaunch(straight, tmp_path):
+  workdir = str(tmp_path / "run")
+  assert cli("train", f"--config={TINY}", f"--workdir={workdir}",
+             "--config.train.num_steps=10").returncode == 0
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               "--config.train.num_steps=20")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Resuming from the checkpoint of step 10" in result.stderr
+  assert commands.inspect(workdir) == straight(20)
+  assert _steps_logged(workdir) == [5, 10, 15, 20]
+
+
+def _start(workdir, *overrides):
+  return subprocess.Popen(
+      [sys.executable, "-m", "cnnjax.main", "train", f"--config={TINY}",
+       f"--workdir={workdir}", "--config.train.num_steps=100000",
+       "--config.train.log_every_steps=1", *overrides],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, process, timeout=180):
+  deadline = time.time() + timeout
+  while not condition():
+    if process.poll() is not None:
+      raise AssertionError(f"training exited early: {process.communicate()}")
+    if time.time() > deadline:
+      process.kill()
+      raise AssertionError("timed out waiting for training")
+    time.sleep(0.05)
+
+
+def _resume_and_compare(workdir, stopped_at, straight):
+  num_steps = max(40, stopped_at + 5)
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               f"--config.train.num_steps={num_steps}",
+               "--config.train.log_every_steps=1")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"Resuming from the checkpoint of step {stopped_at}" in result.stderr
+  assert commands.inspect(workdir) == straight(num_steps)
+  assert _steps_logged(workdir) == list(range(1, num_steps + 1))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_by_signal_saves_and_exits_zero(straight, tmp_path, sig):
+  workdir = str(tmp_path / "run")
+  process = _start(workdir, "--config.train.checkpoint_every_steps=100000")
+  _wait_for(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl"))
+            and len(_steps_logged(workdir)) >= 3, process)
+  process.send_signal(sig)
+  stdout, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr[-3000:]
+  assert f"Stopped on {sig.name}" in stdout
+  steps = [int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))]
+  assert len(steps) == 1 and steps[0] >= 3
+  _resume_and_compare(workdir, steps[0], straight)
+
+
+def test_kill_9_resumes_from_last_checkpoint(straight, tmp_path):
+  workdir = str(tmp_path / "run")
+  checkpoints = os.path.join(workdir, "checkpoints")
+  process = _start(workdir, "--config.train.checkpoint_every_steps=5")
+  _wait_for(lambda: os.path.isdir(checkpoints) and any(
+      s.isdigit() for s in os.listdir(checkpoints)), process)
+  process.kill()
+  process.communicate()
+  saved = sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit())
+  assert saved  # orbax's temporary directories are ignored on restore
+  _resume_and_compare(workdir, saved[-1], straight)
+
+
+def _corrupt(workdir, step):
+  state_dir = os.path.join(workdir, "checkpoints", str(step), "state")
+  for root, _, files in os.walk(state_dir):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"not a checkpoint")
+
+
+def test_corrupted_newest_falls_back_and_is_kept(straight, tmp_path):
+  config = load_config("dcgan", "tiny")
+  workdir = str(tmp_path / "run")
+  loop.train_and_evaluate(config, workdir)
+  _corrupt(workdir, 20)
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "could not be read" in result.stderr
+  assert "Resuming from the checkpoint of step 10" in result.stderr
+  assert commands.inspect(workdir) == straight(20)
+  aside = os.listdir(os.path.join(workdir, "checkpoints_unreadable"))
+  assert len(aside) == 1 and aside[0].startswith("20.")
+
+
+def test_unreadable_checkpoints_exit_2_and_stay(tmp_path):
+  config = load_config("dcgan", "tiny")
+  workdir = str(tmp_path / "run")
+  loop.train_and_evaluate(config, workdir)
+  _corrupt(workdir, 10)
+  _corrupt(workdir, 20)
+  listing = lambda: sorted(os.walk(os.path.join(workdir, "checkpoints")))
+  before = listing()
+  for args in (["train", f"--config={TINY}"], ["inspect"],
+               ["sample", f"--out={tmp_path / 's.png'}"]):
+    result = cli(*args, f"--workdir={workdir}")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "be read" in result.stderr and "Traceback" not in result.stderr
+  assert listing() == before
+  with pytest.raises(CheckpointError):
+    commands.inspect(workdir, step=10)
