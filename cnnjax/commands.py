@@ -63,7 +63,7 @@ def inspect(workdir: str, step: int | None = None) -> dict:
       "step": step,
       "num_params": state_lib.count_params(state),
       "generator_sha256": tree_sha256({"params": state["g_params"],
-                                       "batch_stats": state["g_stats"],
+                                       "buffers": state["g_buffers"],
                                        "ema": state.get("ema_params")}),
       "params_sha256": tree_sha256({"g": state["g_params"],
                                     "d": state["d_params"]}),

@@ -12,8 +12,7 @@ import tempfile
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["WANDB_MODE"] = "disabled"  # tests that want W&B set it per run
-os.environ["WANDB_SILENT"] = "true"
+os.environ["WANDB_SILENT"] = "true"  # tiny configs disable W&B; one test enables it
 # Datasets prepared by tests go to a throwaway dir, never ~/tensorflow_datasets.
 os.environ["CNNJAX_DATA_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-data-")
 

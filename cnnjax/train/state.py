@@ -1,6 +1,7 @@
 """The training state: one pytree holding everything a resume needs.
 
-Keys: step, rng, generator/discriminator parameters and batch statistics,
+Keys: step, rng, generator/discriminator parameters and buffers (every
+non-parameter variable: batch statistics, spectral-norm vectors),
 both optimizer states, and (when enabled) the EMA of the generator's
 parameters. It is built shape-first (`jax.eval_shape`), then initialised by a
 jitted function straight into its shardings, so a large model never
@@ -21,6 +22,9 @@ from cnnjax import models
 
 TrainState = dict[str, Any]
 DATA_AXIS = "data"
+# Everything a module holds that is not trained by the optimizer: batch
+# statistics, power-iteration vectors. Modules update them in train mode.
+BUFFERS = nnx.Not(nnx.Param)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,15 +64,15 @@ def make_modules(config: ml_collections.ConfigDict) -> Modules:
 def _init_state(config: ml_collections.ConfigDict, modules: Modules) -> TrainState:
   seed = config.train.seed
   generator, discriminator = models.build(config, seed)
-  _, g_params, g_stats = nnx.split(generator, nnx.Param, nnx.BatchStat)
-  _, d_params, d_stats = nnx.split(discriminator, nnx.Param, nnx.BatchStat)
+  _, g_params, g_buffers = nnx.split(generator, nnx.Param, BUFFERS)
+  _, d_params, d_buffers = nnx.split(discriminator, nnx.Param, BUFFERS)
   state = {
       "step": jnp.zeros((), jnp.int32),
       "rng": jax.random.PRNGKey(seed),
       "g_params": g_params,
-      "g_stats": g_stats,
+      "g_buffers": g_buffers,
       "d_params": d_params,
-      "d_stats": d_stats,
+      "d_buffers": d_buffers,
       "g_opt": modules.g_optimizer.init(g_params),
       "d_opt": modules.d_optimizer.init(d_params),
   }
@@ -108,4 +112,4 @@ def generator_for_sampling(modules: Modules, state: TrainState,
   """
   use_ema = prefer_ema and "ema_params" in state
   params = state["ema_params"] if use_ema else state["g_params"]
-  return nnx.merge(modules.generator, params, state["g_stats"]), use_ema
+  return nnx.merge(modules.generator, params, state["g_buffers"]), use_ema

@@ -17,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnnjax import losses
 from cnnjax.train import state as state_lib
+from cnnjax.train.state import BUFFERS
 
 # Purposes for fold_in: a new random use gets a new constant, never a reuse.
 PURPOSE_LATENT = 1
@@ -46,49 +47,49 @@ def make_step_fn(config: ml_collections.ConfigDict, modules: state_lib.Modules,
         jax.random.normal(key, (real.shape[0], config.model.latent_dim)),
         batch_sharding)
 
-    # Batch norm updates its statistics in place, which NNX allows only at
-    # the trace level where the variables were created: statistics that
-    # enter a transform without being differentiated are rebuilt inside it.
-    def generate(g_params, g_stats):
-      generator = nnx.merge(modules.generator, g_params, g_stats)
+    # Modules update their buffers in place, which NNX allows only at the
+    # trace level where the variables were created: buffers that enter a
+    # transform without being differentiated are rebuilt inside it.
+    def generate(g_params, g_buffers):
+      generator = nnx.merge(modules.generator, g_params, g_buffers)
       fake = generator(z, train=True)
-      return fake, nnx.state(generator, nnx.BatchStat)
+      return fake, nnx.state(generator, BUFFERS)
 
-    fake, generator_vjp, g_stats = jax.vjp(generate, state["g_params"],
-                                           state["g_stats"], has_aux=True)
+    fake, generator_vjp, g_buffers = jax.vjp(generate, state["g_params"],
+                                           state["g_buffers"], has_aux=True)
 
-    def discriminator_objective(d_params, d_stats):
+    def discriminator_objective(d_params, d_buffers):
       discriminator = nnx.merge(modules.discriminator, d_params,
-                                _fresh(d_stats))
+                                _fresh(d_buffers))
       real_logits = discriminator(real, train=True)
       fake_logits = discriminator(jax.lax.stop_gradient(fake), train=True)
       loss = d_loss_fn(real_logits, fake_logits)
-      return loss, (nnx.state(discriminator, nnx.BatchStat), real_logits,
+      return loss, (nnx.state(discriminator, BUFFERS), real_logits,
                     fake_logits)
 
-    (d_loss, (d_stats, real_logits, fake_logits)), d_grads = (
+    (d_loss, (d_buffers, real_logits, fake_logits)), d_grads = (
         jax.value_and_grad(discriminator_objective, has_aux=True)(
-            state["d_params"], state["d_stats"]))
+            state["d_params"], state["d_buffers"]))
     d_updates, d_opt = modules.d_optimizer.update(d_grads, state["d_opt"],
                                                   state["d_params"])
     d_params = optax.apply_updates(state["d_params"], d_updates)
 
-    def generator_objective(fake_images, d_params, d_stats):
-      # The batch statistics of this pass are dropped: they would only
+    def generator_objective(fake_images, d_params, d_buffers):
+      # The buffer updates of this pass are dropped: they would only
       # re-estimate what the discriminator step just recorded.
       discriminator = nnx.merge(modules.discriminator, d_params,
-                                _fresh(d_stats))
+                                _fresh(d_buffers))
       return g_loss_fn(discriminator(fake_images, train=True))
 
     g_loss, fake_grads = jax.value_and_grad(generator_objective)(
-        fake, d_params, d_stats)
+        fake, d_params, d_buffers)
     g_grads, _ = generator_vjp(fake_grads)
     g_updates, g_opt = modules.g_optimizer.update(g_grads, state["g_opt"],
                                                   state["g_params"])
     g_params = optax.apply_updates(state["g_params"], g_updates)
 
     new_state = dict(state, step=state["step"] + 1, g_params=g_params,
-                     g_stats=g_stats, d_params=d_params, d_stats=d_stats,
+                     g_buffers=g_buffers, d_params=d_params, d_buffers=d_buffers,
                      g_opt=g_opt, d_opt=d_opt)
     if "ema_params" in state:
       new_state["ema_params"] = jax.tree.map(
