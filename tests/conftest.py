@@ -5,7 +5,9 @@ at import time of the first conftest. Subprocesses started by tests inherit
 the same environment, so they see the same 8 devices.
 """
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -15,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["WANDB_SILENT"] = "true"  # tiny configs disable W&B; one test enables it
 # Datasets prepared by tests go to a throwaway dir, never ~/tensorflow_datasets.
 os.environ["CNNJAX_DATA_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-data-")
+atexit.register(shutil.rmtree, os.environ["CNNJAX_DATA_DIR"], True)
 
 import pytest  # noqa: E402
 

@@ -41,7 +41,9 @@ class Generator(nnx.Module):
                            for b in widths[1:]])
     self.to_image = layers.up_conv(widths[-1], channels, rngs)
 
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
+    del labels  # unconditional
     x = self.project(z).reshape(z.shape[0], self.start, self.start,
                                 self.start_width)
     x = nnx.relu(self.project_norm(x, use_running_average=not train))
@@ -66,7 +68,9 @@ class Discriminator(nnx.Module):
     self.to_logit = nnx.Linear(end * end * widths[-1], 1, use_bias=False,
                                kernel_init=layers.dcgan_init, rngs=rngs)
 
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
+    del labels  # unconditional
     x = layers.leaky_relu(self.from_image(x))
     for down, norm in zip(self.downs, self.norms):
       x = layers.leaky_relu(norm(down(x), use_running_average=not train))

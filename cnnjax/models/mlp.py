@@ -20,8 +20,9 @@ class Generator(nnx.Module):
     self.to_image = nnx.Linear(widths[-1], resolution * resolution * channels,
                                rngs=rngs)
 
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-    del train
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
+    del labels, train  # unconditional, no normalisation
     x = z
     for dense in self.hidden:
       x = layers.leaky_relu(dense(x))
@@ -40,8 +41,9 @@ class Discriminator(nnx.Module):
                             for a, b in zip(widths[:-1], widths[1:])])
     self.to_logit = nnx.Linear(widths[-1], 1, rngs=rngs)
 
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    del train
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
+    del labels, train  # unconditional, no normalisation
     x = x.reshape(x.shape[0], -1)
     for dense in self.hidden:
       x = layers.leaky_relu(dense(x))
