@@ -2,11 +2,11 @@
 
 import hashlib
 import json
+import logging
 import os
 
 import jax
 import numpy as np
-import logging
 
 from cnnjax.errors import UserError
 from cnnjax.train import run as run_lib
@@ -21,8 +21,12 @@ PURPOSE_SAMPLE = 2001  # fold_in purpose of `cnnjax sample` latents
 
 def sample(workdir: str, num: int, out: str, seed: int = 0,
            step: int | None = None, overwrite: bool = False,
-           batch_size: int = 256) -> dict:
-  """Writes a grid of `num` samples of the workdir's checkpoint to `out`."""
+           class_label: int | None = None, batch_size: int = 256) -> dict:
+  """Writes a grid of `num` samples of the workdir's checkpoint to `out`.
+
+  For a conditional model, `class_label` draws that class; without it the
+  grid has one row per class.
+  """
   if num <= 0:
     raise UserError(f"--num must be positive, not {num}.")
   if not out.lower().endswith(".png"):
@@ -30,18 +34,27 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
   if os.path.exists(out) and not overwrite:
     raise UserError(f"{out} exists; choose another --out or pass --overwrite.")
   config, modules, step, state = run_lib.load_run(workdir, step)
-  generator, used_ema = state_lib.generator_for_sampling(modules, state)
-  del generator
-  z = sampling.latents(seed, num, config.model.latent_dim, PURPOSE_SAMPLE)
-  generate = jax.jit(lambda state, z: sampling.generate(modules, state, z))
+  num_classes = config.model.num_classes
+  if class_label is not None and not 0 <= class_label < max(num_classes, 1):
+    raise UserError(
+        f"--class {class_label} is not a class of this run" +
+        (f" (0..{num_classes - 1})." if num_classes else
+         ": its model is unconditional; leave out --class."))
+  _, used_ema = state_lib.generator_for_sampling(modules, state)
+  z, labels, rows = sampling.grid_inputs(seed, num, config.model.latent_dim,
+                                         num_classes, PURPOSE_SAMPLE,
+                                         class_label)
+  generate = jax.jit(lambda state, z, labels: sampling.generate(
+      modules, state, z, labels))
   pictures = np.concatenate([
-      np.asarray(generate(state, z[i:i + batch_size]))
-      for i in range(0, num, batch_size)])
-  images.save_grid(pictures, out)
+      np.asarray(generate(state, z[i:i + batch_size],
+                          None if labels is None else labels[i:i + batch_size]))
+      for i in range(0, len(z), batch_size)])
+  images.save_grid(pictures, out, rows=rows)
   weights = "EMA generator" if used_ema else "generator (no EMA in this run)"
-  log.info("Sampled %d images from the %s at step %d.", num, weights, step)
-  return {"out": os.path.abspath(out), "step": step, "num": num,
-          "ema": used_ema}
+  log.info("Sampled %d images from the %s at step %d.", len(z), weights, step)
+  return {"out": os.path.abspath(out), "step": step, "num": len(z),
+          "ema": used_ema, "class": class_label}
 
 
 def tree_sha256(tree) -> str:

@@ -41,6 +41,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.latent_dim = 100
   config.model.base_width = 64  # g in the widths 4g-2g-g (DCGAN) or hidden width unit
   config.model.bn_momentum = 0.9  # PyTorch's momentum=0.1
+  config.model.num_classes = 0  # > 0: class-conditional G and D
+  config.model.spectral_norm = True  # ResNet D: spectral norm on every layer
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "fashion_mnist"
@@ -53,7 +55,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.prefetch = 4
 
   config.loss = ml_collections.ConfigDict()
-  config.loss.name = "non_saturating"
+  config.loss.name = "non_saturating"  # a name in cnnjax.losses.LOSSES
+  config.loss.gp_weight = 0.0  # WGAN-GP's lambda (10 in the paper); 0 = off
+  config.loss.r1_gamma = 0.0  # R1 weight gamma; 0 = off
+  config.loss.r1_every = 16  # lazy R1: every k discriminator steps (1 = eager)
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_lr = 2e-4
@@ -64,10 +69,20 @@ def base_config() -> ml_collections.ConfigDict:
   config.ema = ml_collections.ConfigDict()
   # Half-life of the generator EMA in thousands of images; 0 disables it.
   config.ema.half_life_kimg = 0.0
+  # Ramp-up: the half-life is at most rampup x images seen (0 = none).
+  config.ema.rampup = 0.0
+
+  config.augment = ml_collections.ConfigDict()
+  config.augment.policy = ""  # DiffAugment: e.g. "color,translation,cutout"
+  config.augment.probability = 1.0  # per-sample probability (without ADA)
+  config.augment.same_for_real_and_fake = False
+  config.augment.ada_target = 0.0  # ADA's target for E[sign D(real)]; 0 = off
+  config.augment.ada_kimg = 500.0  # images for p to move by 1
 
   config.train = ml_collections.ConfigDict()
   config.train.seed = 0
   config.train.batch_size = 64  # global, over all devices and hosts
+  config.train.n_critic = 1  # discriminator updates per generator update
   config.train.num_steps = 5000
   config.train.log_every_steps = 50
   config.train.sample_every_steps = 500
@@ -85,11 +100,23 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
-def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Shrinks a config to a seconds-long run on digits, for tests and smoke runs."""
-  config.data.name = "digits"
-  config.data.resolution = 32
-  config.data.channels = 1
+DATASETS = ("fashion_mnist", "digits")
+
+
+def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
+              **tiny_overrides) -> ml_collections.ConfigDict:
+  """Applies a config file's argument: a dataset name and/or "tiny".
+
+  "tiny" shrinks the run to seconds on digits (for tests and smoke runs);
+  `tiny_overrides` are dotted fields a family sets on top of that, e.g.
+  `apply_arg(config, arg, **{"model.base_width": 16})`.
+  """
+  dataset, is_tiny = parse_arg(arg, DATASETS)
+  if dataset:
+    config.data.name = dataset
+  if not is_tiny:
+    return config
+  config.data.name = dataset or "digits"
   config.model.latent_dim = 16
   config.model.base_width = 8
   config.train.batch_size = 16
@@ -98,6 +125,9 @@ def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.train.sample_every_steps = 10
   config.train.checkpoint_every_steps = 10
   config.wandb.mode = "disabled"
+  for field, value in tiny_overrides.items():
+    section, key = field.split(".")
+    config[section][key] = value
   return config
 
 
@@ -120,7 +150,7 @@ def parse_arg(arg: str | None, known: tuple[str, ...]) -> tuple[str, bool]:
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Checks the values that types alone cannot, before anything compiles."""
   # Imported here because the registries import model code.
-  from cnnjax import losses, models
+  from cnnjax import augment, losses, models
 
   def check(ok: bool, message: str) -> None:
     if not ok:
@@ -158,6 +188,27 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   for field in ("b1", "b2"):
     check(0 <= config.optim[field] < 1, f"optim.{field} must be in [0, 1).")
   check(config.ema.half_life_kimg >= 0, "ema.half_life_kimg must be >= 0.")
+  check(config.ema.rampup >= 0, "ema.rampup must be >= 0.")
+  check(config.train.n_critic >= 1, "train.n_critic must be >= 1.")
+  check(config.model.num_classes >= 0, "model.num_classes must be >= 0.")
+  check(config.model.num_classes == 0 or
+        config.model.name in models.CONDITIONAL,
+        f"model.num_classes > 0 needs a conditional model "
+        f"({sorted(models.CONDITIONAL)}), not {config.model.name!r}.")
+  check(config.loss.gp_weight >= 0 and config.loss.r1_gamma >= 0,
+        "loss.gp_weight and loss.r1_gamma must be >= 0.")
+  check(config.loss.r1_every >= 1, "loss.r1_every must be >= 1.")
+  transforms = [t for t in config.augment.policy.split(",") if t]
+  unknown = sorted(set(transforms) - set(augment.TRANSFORMS))
+  check(not unknown, f"augment.policy has unknown transforms {unknown}; use "
+        f"a comma-separated subset of {sorted(augment.TRANSFORMS)}.")
+  check(0 <= config.augment.probability <= 1,
+        "augment.probability must be in [0, 1].")
+  check(0 <= config.augment.ada_target < 1,
+        "augment.ada_target must be in [0, 1); 0 turns ADA off.")
+  check(config.augment.ada_target == 0 or transforms,
+        "augment.ada_target needs an augment.policy to adapt.")
+  check(config.augment.ada_kimg > 0, "augment.ada_kimg must be positive.")
   check(config.wandb.mode in WANDB_MODES,
         f"wandb.mode={config.wandb.mode!r} must be one of {WANDB_MODES}.")
 

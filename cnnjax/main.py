@@ -1,8 +1,9 @@
 """The `cnnjax` command: parses flags and dispatches to library functions.
 
   cnnjax train   --config FILE[:ARG] --workdir DIR [--config.a.b=v ...] [--allow_config_change]
-  cnnjax sample  --workdir DIR --num N --out FILE.png [--seed S] [--step K] [--overwrite]
+  cnnjax sample  --workdir DIR --num N --out FILE.png [--seed S] [--step K] [--class C] [--overwrite]
   cnnjax inspect --workdir DIR [--step K]
+  cnnjax bench   --config FILE[:ARG] [--steps N] [--batch B] [--pipeline]
 """
 
 import logging as std_logging
@@ -17,7 +18,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from cnnjax.errors import UserError  # noqa: E402
 
-COMMANDS = ("train", "sample", "inspect")
+COMMANDS = ("train", "sample", "inspect", "bench")
 USAGE = __doc__
 
 FLAGS = flags.FLAGS
@@ -32,6 +33,11 @@ flags.DEFINE_string("out", None, "sample: the PNG file to write.")
 flags.DEFINE_integer("seed", 0, "sample: seed of the latents.")
 flags.DEFINE_integer("step", None, "sample/inspect: checkpoint step (default: newest).")
 flags.DEFINE_bool("overwrite", False, "sample: replace an existing --out file.")
+flags.DEFINE_integer("steps", 20, "bench: timed steps (after warm-up).")
+flags.DEFINE_integer("batch", None, "bench: global batch size (default: the config's).")
+flags.DEFINE_bool("pipeline", False, "bench: time the input pipeline alone.")
+flags.DEFINE_integer("class", None, "sample: draw this class (conditional "
+                     "models); without it, one row per class.")
 
 
 def _fail(message: str, code: int = 2):
@@ -77,8 +83,11 @@ def main(argv: list[str]) -> None:
     _fail(f"expected one command of {', '.join(COMMANDS)}; got "
           f"{' '.join(argv[1:]) or 'none'}.\n{USAGE}")
   command = argv[1]
-  workdir = _require("workdir")
   try:
+    if command == "bench":
+      _bench()
+      return
+    workdir = _require("workdir")
     if command == "train":
       if FLAGS.config is None:
         _fail("--config is required for train, e.g. "
@@ -88,7 +97,8 @@ def main(argv: list[str]) -> None:
       from cnnjax import commands
       result = commands.sample(workdir, FLAGS.num, _require("out"),
                                seed=FLAGS.seed, step=FLAGS.step,
-                               overwrite=FLAGS.overwrite)
+                               overwrite=FLAGS.overwrite,
+                               class_label=FLAGS["class"].value)
       print(f"Wrote {result['num']} samples of step {result['step']} "
             f"({'EMA' if result['ema'] else 'raw'} generator) to "
             f"{result['out']}", flush=True)
@@ -97,6 +107,20 @@ def main(argv: list[str]) -> None:
       commands.print_json(commands.inspect(workdir, FLAGS.step))
   except UserError as error:
     _fail(str(error), error.exit_code)
+
+
+def _bench() -> None:
+  from cnnjax import bench, commands
+  config = FLAGS.config
+  if config is None:
+    _fail("--config is required for bench, e.g. "
+          "--config=configs/dcgan.py:fashion_mnist.")
+  if FLAGS.batch is not None:
+    config.train.batch_size = FLAGS.batch
+  if FLAGS.pipeline:
+    commands.print_json(bench.bench_pipeline(config))
+  else:
+    commands.print_json(bench.bench_step(config, steps=FLAGS.steps))
 
 
 def _train(workdir: str) -> None:

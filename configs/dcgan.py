@@ -10,14 +10,7 @@ from cnnjax import config as base
 
 
 def get_config(arg: str | None = None):
-  dataset, is_tiny = base.parse_arg(arg, ("fashion_mnist", "digits"))
   config = base.base_config()
   config.model.name = "dcgan"
-  if dataset == "digits":
-    config.data.name = "digits"
-    config.train.num_steps = 3000
-  if is_tiny:
-    config = base.tiny(config)
-    if dataset:
-      config.data.name = dataset
-  return config
+  config.loss.name = "non_saturating"
+  return base.apply_arg(config, arg)

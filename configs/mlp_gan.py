@@ -10,20 +10,10 @@ from cnnjax import config as base
 
 
 def get_config(arg: str | None = None):
-  dataset, is_tiny = base.parse_arg(arg, ("fashion_mnist", "digits"))
   config = base.base_config()
   config.model.name = "mlp"
   config.model.base_width = 256  # hidden widths 256-512-1024
   config.data.resolution = 28
-  config.train.batch_size = 64
   config.train.num_steps = 10000
-  if dataset == "digits":
-    config.data.name = "digits"
-    config.train.num_steps = 3000
-  if is_tiny:
-    config = base.tiny(config)
-    config.data.resolution = 28
-    config.model.base_width = 16
-    if dataset:
-      config.data.name = dataset
-  return config
+  return base.apply_arg(config, arg, **{"data.resolution": 28,
+                                        "model.base_width": 16})

@@ -18,6 +18,12 @@ os.environ["WANDB_SILENT"] = "true"  # tiny configs disable W&B; one test enable
 # Datasets prepared by tests go to a throwaway dir, never ~/tensorflow_datasets.
 os.environ["CNNJAX_DATA_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-data-")
 atexit.register(shutil.rmtree, os.environ["CNNJAX_DATA_DIR"], True)
+# Tests compile the same tiny programs many times (straight vs resumed runs,
+# CLI subprocesses): a session-wide persistent cache compiles each once.
+os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-xla-")
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
 
 import pytest  # noqa: E402
 

@@ -111,3 +111,16 @@ def test_sample_and_inspect_need_a_workdir(tmp_path):
   _assert_clean_error(cli("sample", f"--workdir={tmp_path}",
                           f"--out={tmp_path / 'x.png'}"),
                       "not a cnnjax workdir")
+
+
+def test_bench_prints_one_json_line():
+  result = cli("bench", f"--config={TINY}", "--steps=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  info = json.loads(result.stdout.strip().splitlines()[-1])
+  assert info["device_count"] == 8 and info["batch_size"] == 16
+  for key in ("images_per_sec", "step_ms", "compile_s", "flops_per_step",
+              "gflops_per_sec"):
+    assert info[key] > 0, key
+  result = cli("bench", f"--config={TINY}", "--pipeline")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads(result.stdout.strip().splitlines()[-1])["images_per_sec"] > 0

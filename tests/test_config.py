@@ -7,7 +7,8 @@ from cnnjax.errors import ConfigError
 from tests.conftest import load_config
 
 
-@pytest.mark.parametrize("name", ["dcgan", "mlp_gan"])
+@pytest.mark.parametrize("name", ["dcgan", "mlp_gan", "lsgan", "sngan",
+                                  "wgan_gp", "cgan"])
 @pytest.mark.parametrize("arg", ["fashion_mnist", "digits", "tiny",
                                  "fashion_mnist,tiny", None])
 def test_config_files_validate(name, arg):
@@ -31,6 +32,11 @@ def test_unknown_arg_names_the_choices():
     ("wandb.mode", "sometimes", "wandb.mode"),
     ("optim.b1", 1.5, "optim.b1"),
     ("train.log_every_steps", 0, "log_every_steps"),
+    ("model.num_classes", 10, "conditional model"),
+    ("loss.name", "softmax", "loss.name"),
+    ("augment.policy", "color,rotate", "rotate"),
+    ("augment.ada_target", 0.6, "needs an augment.policy"),
+    ("train.n_critic", 0, "n_critic"),
 ])
 def test_invalid_values_are_named(field, value, message):
   config = load_config("dcgan", "tiny")

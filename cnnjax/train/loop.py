@@ -9,15 +9,14 @@ workdir:
   wandb_run_id.txt       so a resumed run continues the same W&B run
 """
 
+import logging
 import math
 import os
 import sys
 import time
 
 import jax
-import numpy as np
-import logging
-from jax.sharding import NamedSharding, PartitionSpec
+import jax.numpy as jnp
 
 from cnnjax import config as config_lib
 from cnnjax import data
@@ -54,8 +53,10 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   source = data.load_source(config.data.name, config.data.split,
                             config.data.data_dir or None)
   log.info("Data: %s", source.description)
+  # Each step consumes n_critic real batches, one per discriminator update.
+  n_critic = config.train.n_critic
   dataset = data.make_train_dataset(
-      config.data, global_batch_size=config.train.batch_size,
+      config.data, global_batch_size=config.train.batch_size * n_critic,
       seed=config.train.seed, image_source=source)
   iterator = iter(dataset)
 
@@ -82,12 +83,12 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
     writers.jsonl.truncate_after(step)
   train_step, _ = step_lib.compile_step(config, modules, mesh, abstract)
   sampler = sampling.FixedLatentSampler(config, modules)
-  batch_sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
+  batch_sharding = step_lib.batch_sharding(mesh)
 
   def sample(step, state):
     path = os.path.join(workdir, "samples", f"step_{step}.png")
     if is_chief:
-      images.save_grid(sampler(state), path)
+      images.save_grid(sampler(state), path, rows=sampler.rows)
       writers.write_image(step, "samples", path)
     return path
 
@@ -97,13 +98,14 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   first_step = step
   window = (step, start_time, start_time)  # (step, time, run start)
   pending = None  # metrics of a log step, read after the next step is queued
+  window_sums, window_count = None, 0
   interrupted = None
   last_sample = None
   with preemption.PreemptionGuard() as guard:
     while step < num_steps:
-      batch = next(iterator)
-      batch = {k: jax.make_array_from_process_local_data(batch_sharding, v)
-               for k, v in batch.items()}
+      batch = {k: jax.make_array_from_process_local_data(
+                   batch_sharding, v.reshape(n_critic, -1, *v.shape[1:]))
+               for k, v in next(iterator).items()}
       state, metrics = train_step(state, batch)
       step += 1
       if step == first_step + 1:
@@ -115,8 +117,13 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
         pending = None
       if progress:
         progress.update(1)
+      # Summed on the device: logging the window's mean never blocks.
+      window_sums = metrics if window_sums is None else jax.tree.map(
+          jnp.add, window_sums, metrics)
+      window_count += 1
       if step % config.train.log_every_steps == 0 or step == num_steps:
-        pending = (step, metrics)
+        pending = (step, window_sums, window_count)
+        window_sums, window_count = None, 0
       if step % config.train.sample_every_steps == 0:
         last_sample = sample(step, state)
       stop = guard.should_stop(step)
@@ -142,14 +149,15 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
           "workdir": workdir}
 
 
-def _report(writers, progress, step, metrics, window, config):
-  """Writes one log row; stops the run if a loss is not finite.
+def _report(writers, progress, step, sums, count, window, config):
+  """Writes one log row (metrics averaged over the steps since the last
+  row); stops the run if a loss is not finite.
 
   Reading the metrics waits for their step to finish, so the throughput is
   measured between completed steps, not between dispatches. Returns the
   next throughput window.
   """
-  values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  values = {k: float(v) / count for k, v in jax.device_get(sums).items()}
   window_step, window_time, start_time = window
   now = time.time()
   rate = (step - window_step) / max(now - window_time, 1e-9)
@@ -165,6 +173,8 @@ def _report(writers, progress, step, metrics, window, config):
   writers.write(row)
   text = (f"d_loss={row['d_loss']:.3f} g_loss={row['g_loss']:.3f} "
           f"{row['images_per_sec']:.0f} img/s")
+  if "ada_p" in row:
+    text += f" ada_p={row['ada_p']:.3f}"
   if progress:
     progress.set_postfix_str(text, refresh=False)
   else:

@@ -5,9 +5,9 @@ Shared by `train` (which writes them) and by `sample`, `inspect` and `eval`
 """
 
 import json
+import logging
 import os
 
-import logging
 
 from cnnjax import config as config_lib
 from cnnjax.errors import CheckpointError, ConfigError, UserError

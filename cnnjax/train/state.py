@@ -1,7 +1,8 @@
 """The training state: one pytree holding everything a resume needs.
 
 Keys: step, rng, generator/discriminator parameters and buffers (every
-non-parameter variable: batch statistics, spectral-norm vectors),
+non-parameter variable: batch statistics, spectral-norm vectors), ADA's
+augmentation probability when ADA is on,
 both optimizer states, and (when enabled) the EMA of the generator's
 parameters. It is built shape-first (`jax.eval_shape`), then initialised by a
 jitted function straight into its shardings, so a large model never
@@ -18,7 +19,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from cnnjax import models
+from cnnjax import models, regularizers
 
 TrainState = dict[str, Any]
 DATA_AXIS = "data"
@@ -43,22 +44,23 @@ def make_mesh(devices=None) -> Mesh:
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def ema_decay(config: ml_collections.ConfigDict) -> float:
-  """Per-step EMA decay from a half-life in thousands of images (0 = off)."""
-  if config.ema.half_life_kimg <= 0:
-    return 0.0
-  return 0.5 ** (config.train.batch_size / (config.ema.half_life_kimg * 1000))
+def uses_ema(config: ml_collections.ConfigDict) -> bool:
+  return config.ema.half_life_kimg > 0
 
 
 def make_modules(config: ml_collections.ConfigDict) -> Modules:
   abstract_g, abstract_d = nnx.eval_shape(lambda: models.build(config, 0))
+  d_lr, d_b1, d_b2 = config.optim.d_lr, config.optim.b1, config.optim.b2
+  if config.loss.r1_gamma > 0 and config.loss.r1_every > 1:
+    # Lazy R1 changes the effective step of D; StyleGAN2's correction.
+    d_lr, d_b1, d_b2 = regularizers.lazy_regularization_adam(
+        d_lr, d_b1, d_b2, config.loss.r1_every)
   return Modules(
       generator=nnx.graphdef(abstract_g),
       discriminator=nnx.graphdef(abstract_d),
       g_optimizer=optax.adam(config.optim.g_lr, b1=config.optim.b1,
                              b2=config.optim.b2),
-      d_optimizer=optax.adam(config.optim.d_lr, b1=config.optim.b1,
-                             b2=config.optim.b2))
+      d_optimizer=optax.adam(d_lr, b1=d_b1, b2=d_b2))
 
 
 def _init_state(config: ml_collections.ConfigDict, modules: Modules) -> TrainState:
@@ -76,8 +78,10 @@ def _init_state(config: ml_collections.ConfigDict, modules: Modules) -> TrainSta
       "g_opt": modules.g_optimizer.init(g_params),
       "d_opt": modules.d_optimizer.init(d_params),
   }
-  if ema_decay(config) > 0:
+  if uses_ema(config):
     state["ema_params"] = jax.tree.map(jnp.copy, g_params)
+  if config.augment.ada_target > 0:
+    state["ada_p"] = jnp.zeros((), jnp.float32)  # ADA starts unaugmented
   return state
 
 

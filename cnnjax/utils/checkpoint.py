@@ -9,6 +9,7 @@ to the one before it, warns, and moves the unreadable one aside (never
 deleting it) so that training can write that step again.
 """
 
+import logging
 import os
 import shutil
 import time
@@ -16,7 +17,6 @@ import time
 import grain
 import jax
 import orbax.checkpoint as ocp
-import logging
 
 from cnnjax.errors import CheckpointError
 

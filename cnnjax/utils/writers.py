@@ -5,6 +5,7 @@
 """
 
 import json
+import logging
 import math
 import netrc
 import os
@@ -12,7 +13,6 @@ import secrets
 from typing import Any
 
 import numpy as np
-import logging
 
 from cnnjax.errors import ConfigError
 

@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
 from cnnjax.train import state as state_lib
 from cnnjax.train import step as step_lib
@@ -19,10 +18,13 @@ def _setup(config, devices=None):
 
 
 def _batch(config, mesh, seed):
-  images = np.random.default_rng(seed).uniform(
-      -1, 1, (config.train.batch_size, 32, 32, 1)).astype(np.float32)
-  sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
-  return {"image": jax.device_put(images, sharding)}
+  rng = np.random.default_rng(seed)
+  shape = (config.train.n_critic, config.train.batch_size)
+  images = rng.uniform(-1, 1, (*shape, 32, 32, 1)).astype(np.float32)
+  labels = rng.integers(0, 10, shape).astype(np.int32)
+  sharding = step_lib.batch_sharding(mesh)
+  return {"image": jax.device_put(images, sharding),
+          "label": jax.device_put(labels, sharding)}
 
 
 def test_step_traces_once_and_donates(tiny_config):
@@ -37,6 +39,7 @@ def test_step_traces_once_and_donates(tiny_config):
   assert all(np.isfinite(float(v)) for v in metrics.values())
   batch = _batch(tiny_config, mesh, 0)["image"]
   assert len(batch.sharding.device_set) == 8
+  assert batch.addressable_shards[0].data.shape[1] == 2  # 16 rows / 8 devices
 
 
 def test_eight_devices_match_one(tiny_config):
@@ -53,9 +56,20 @@ def test_eight_devices_match_one(tiny_config):
     np.testing.assert_allclose(one_metrics[key], eight_metrics[key], rtol=1e-4)
 
 
+def test_ema_rampup_shortens_the_early_half_life(tiny_config):
+  tiny_config.ema.half_life_kimg = 10.0
+  tiny_config.ema.rampup = 0.05
+  # After step 0 (16 images seen) the half-life is 0.05 * 16 = 0.8 images.
+  assert np.isclose(step_lib.ema_beta(tiny_config, jnp.int32(0)),
+                    0.5 ** (16 / 0.8))
+  # Once 0.05 * seen exceeds 10k images, the configured half-life holds.
+  assert np.isclose(step_lib.ema_beta(tiny_config, jnp.int32(20000)),
+                    0.5 ** (16 / 10000), rtol=1e-6)
+
+
 def test_ema_follows_half_life(tiny_config):
   tiny_config.ema.half_life_kimg = 0.016  # 16 images: one batch of 16
-  decay = state_lib.ema_decay(tiny_config)
+  decay = step_lib.ema_beta(tiny_config, jnp.int32(0))
   assert np.isclose(decay, 0.5)
   mesh, state, step, _ = _setup(tiny_config)
   ema_before = jax.device_get(state["ema_params"])

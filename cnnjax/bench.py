@@ -1,0 +1,82 @@
+"""`cnnjax bench`: the speed of a config's real train step, or of its input
+pipeline, as one JSON line.
+
+The step is the one `train` compiles (same function, shardings and donation),
+fed with a synthetic batch that is already on the devices, so the number is
+the step alone: no input pipeline, no logging, no checkpoints.
+"""
+
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from cnnjax import config as config_lib
+from cnnjax import data
+from cnnjax.train import state as state_lib
+from cnnjax.train import step as step_lib
+
+
+def _synthetic_batch(config, mesh):
+  """A batch in the train step's layout, uniform in [-1, 1], on the devices."""
+  rng = np.random.default_rng(0)
+  shape = (config.train.n_critic, config.train.batch_size)
+  size = config.data.resolution
+  images = rng.uniform(-1, 1, (*shape, size, size, config.data.channels))
+  labels = rng.integers(0, max(config.model.num_classes, 1), shape)
+  sharding = step_lib.batch_sharding(mesh)
+  return {"image": jax.device_put(images.astype(np.float32), sharding),
+          "label": jax.device_put(labels.astype(np.int32), sharding)}
+
+
+def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
+  """Times `steps` train steps after compilation and `warmup` steps."""
+  mesh = state_lib.make_mesh(devices)
+  config_lib.validate(config, mesh.size)
+  modules = state_lib.make_modules(config)
+  abstract = state_lib.abstract_state(config, modules, mesh)
+  state = state_lib.init_state(config, modules, mesh)
+  train_step, _ = step_lib.compile_step(config, modules, mesh, abstract)
+  batch = _synthetic_batch(config, mesh)
+
+  start = time.perf_counter()
+  compiled = train_step.lower(state, batch).compile()
+  compile_s = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float((cost or {}).get("flops", float("nan")))
+
+  for _ in range(warmup):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    state, metrics = compiled(state, batch)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+  step_s = statistics.median(times)
+  images = config.train.batch_size  # images G produces and D judges per step
+  return {
+      "config": config.model.name,
+      "batch_size": images,
+      "n_critic": config.train.n_critic,
+      "images_per_sec": images / step_s,
+      "step_ms": 1000 * step_s,
+      "step_ms_min": 1000 * min(times),
+      "compile_s": compile_s,
+      "flops_per_step": flops,
+      "gflops_per_sec": flops / step_s / 1e9,
+      "device_kind": mesh.devices.flat[0].device_kind,
+      "device_count": mesh.size,
+      "steps": steps,
+  }
+
+
+def bench_pipeline(config, batches: int = 200) -> dict:
+  """The input pipeline alone, in images per second."""
+  result = data.measure_pipeline(
+      config.data, global_batch_size=config.train.batch_size * config.train.n_critic,
+      num_batches=batches, seed=config.train.seed)
+  return {"pipeline": config.data.name, **result}

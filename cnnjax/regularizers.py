@@ -1,0 +1,53 @@
+"""Discriminator regularisers: WGAN-GP's gradient penalty and R1.
+
+Both take `d_fn(images) -> logits [B]`, a function the caller closes over
+the discriminator's parameters, so the penalties stay differentiable with
+respect to them (a double backward). Both differentiate sum(D(x)) with
+respect to the batch: that gives each sample's own gradient only when D
+treats samples independently, which holds for the spectral-norm and
+unnormalised critics these penalties are used with, but not for batch norm
+in training mode.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def _input_gradients(d_fn, images: jax.Array) -> jax.Array:
+  return jax.grad(lambda x: jnp.sum(d_fn(x)))(images)
+
+
+def _squared_norms(gradients: jax.Array) -> jax.Array:
+  return jnp.sum(gradients.reshape(gradients.shape[0], -1) ** 2, axis=1)
+
+
+def gradient_penalty(d_fn, real: jax.Array, fake: jax.Array,
+                     key: jax.Array) -> jax.Array:
+  """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = eps real + (1 - eps) fake,
+  eps ~ U[0, 1] per sample (Gulrajani et al. 2017, algorithm 1)."""
+  shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  eps = jax.random.uniform(key, shape, real.dtype)
+  mixed = eps * real + (1.0 - eps) * fake
+  # A tiny epsilon keeps the norm's gradient finite at a zero gradient.
+  norms = jnp.sqrt(_squared_norms(_input_gradients(d_fn, mixed)) + 1e-12)
+  return jnp.mean((norms - 1.0) ** 2)
+
+
+def r1_penalty(d_fn, real: jax.Array) -> jax.Array:
+  """E[||grad D(x)||^2] on real data (Mescheder et al. 2018).
+
+  The loss adds (gamma / 2) times this; the caller applies gamma.
+  """
+  return jnp.mean(_squared_norms(_input_gradients(d_fn, real)))
+
+
+def lazy_regularization_adam(lr: float, b1: float, b2: float,
+                             every: int) -> tuple[float, float, float]:
+  """Adam's hyper-parameters for a regulariser applied every `every` steps.
+
+  StyleGAN2 (Karras et al. 2020, appendix B): with c = every / (every + 1),
+  use lr * c, b1 ** c and b2 ** c, and multiply the penalty by `every`; then
+  lazy regularisation matches eager regularisation in expectation.
+  """
+  c = every / (every + 1)
+  return lr * c, b1**c, b2**c
