@@ -124,3 +124,12 @@ def test_bench_prints_one_json_line():
   result = cli("bench", f"--config={TINY}", "--pipeline")
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads(result.stdout.strip().splitlines()[-1])["images_per_sec"] > 0
+
+
+def test_a_run_that_failed_to_start_does_not_block_its_workdir(tmp_path):
+  workdir = str(tmp_path / "run")
+  _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={workdir}",
+                          "--config.data.name=digitz"), "digitz")
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               "--config.train.num_steps=2")
+  assert result.returncode == 0, result.stderr[-3000:]

@@ -101,50 +101,53 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   window_sums, window_count = None, 0
   interrupted = None
   last_sample = None
-  with preemption.PreemptionGuard() as guard:
-    while step < num_steps:
-      batch = {k: jax.make_array_from_process_local_data(
-                   batch_sharding, v.reshape(n_critic, -1, *v.shape[1:]))
-               for k, v in next(iterator).items()}
-      state, metrics = train_step(state, batch)
-      step += 1
-      if step == first_step + 1:
-        # Throughput windows start after compilation.
-        jax.block_until_ready(metrics)
-        window = (step, time.time(), start_time)
+  try:
+    with preemption.PreemptionGuard() as guard:
+      while step < num_steps:
+        batch = {k: jax.make_array_from_process_local_data(
+                     batch_sharding, v.reshape(n_critic, -1, *v.shape[1:]))
+                 for k, v in next(iterator).items()}
+        state, metrics = train_step(state, batch)
+        step += 1
+        if step == first_step + 1:
+          # Throughput windows start after compilation.
+          jax.block_until_ready(metrics)
+          window = (step, time.time(), start_time)
+        if pending is not None:
+          window = _report(writers, progress, *pending, window, config)
+          pending = None
+        if progress:
+          progress.update(1)
+        # Summed on the device: logging the window's mean never blocks.
+        window_sums = metrics if window_sums is None else jax.tree.map(
+            jnp.add, window_sums, metrics)
+        window_count += 1
+        if step % config.train.log_every_steps == 0 or step == num_steps:
+          pending = (step, window_sums, window_count)
+          window_sums, window_count = None, 0
+        if step % config.train.sample_every_steps == 0:
+          last_sample = sample(step, state)
+        stop = guard.should_stop(step)
+        if step % config.train.checkpoint_every_steps == 0 or stop:
+          checkpointer.save(step, state, iterator)
+        if stop:
+          interrupted = guard.requested or "preemption"
+          log.info("Stopping at step %d on %s; checkpoint saved.", step,
+                   interrupted)
+          break
       if pending is not None:
-        window = _report(writers, progress, *pending, window, config)
-        pending = None
-      if progress:
-        progress.update(1)
-      # Summed on the device: logging the window's mean never blocks.
-      window_sums = metrics if window_sums is None else jax.tree.map(
-          jnp.add, window_sums, metrics)
-      window_count += 1
-      if step % config.train.log_every_steps == 0 or step == num_steps:
-        pending = (step, window_sums, window_count)
-        window_sums, window_count = None, 0
-      if step % config.train.sample_every_steps == 0:
-        last_sample = sample(step, state)
-      stop = guard.should_stop(step)
-      if step % config.train.checkpoint_every_steps == 0 or stop:
+        _report(writers, progress, *pending, window, config)
+      if checkpointer.latest_step() != step:
         checkpointer.save(step, state, iterator)
-      if stop:
-        interrupted = guard.requested or "preemption"
-        log.info("Stopping at step %d on %s; checkpoint saved.", step,
-                     interrupted)
-        break
-    if pending is not None:
-      _report(writers, progress, *pending, window, config)
-    if checkpointer.latest_step() != step:
-      checkpointer.save(step, state, iterator)
-    if interrupted is None and (last_sample is None or
-                                not last_sample.endswith(f"_{step}.png")):
-      last_sample = sample(step, state)
+      if interrupted is None and (last_sample is None or
+                                  not last_sample.endswith(f"_{step}.png")):
+        last_sample = sample(step, state)
+  finally:
+    # Also on errors: let an in-flight asynchronous save finish.
     checkpointer.close()
-  if progress:
-    progress.close()
-  writers.close()
+    if progress:
+      progress.close()
+    writers.close()
   return {"step": step, "interrupted": interrupted, "samples": last_sample,
           "workdir": workdir}
 

@@ -36,11 +36,15 @@ def write_config(config, workdir: str, allow_change: bool) -> None:
 
   Changes that do not alter what is computed (num_steps, logging cadence,
   W&B fields) are allowed; anything else needs `allow_change`, in which case
-  the old file is kept beside the new one.
+  the old file is kept beside the new one. Until the workdir has a
+  checkpoint, the config may change freely.
   """
   path = os.path.join(workdir, CONFIG_FILE)
   new = config_lib.to_dict(config)
-  if os.path.exists(path):
+  # A config binds the workdir once a checkpoint exists: a run that failed
+  # before its first save (a typo in a dataset name) must not block the
+  # corrected command.
+  if os.path.exists(path) and checkpoint_lib.has_checkpoints(workdir):
     old = config_lib.to_dict(read_config(workdir))
     diff = config_lib.differences(old, new)
     if diff and not allow_change:

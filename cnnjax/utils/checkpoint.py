@@ -23,6 +23,13 @@ from cnnjax.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 
+def has_checkpoints(workdir: str) -> bool:
+  """Whether a workdir holds at least one finished checkpoint."""
+  directory = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(directory) and any(
+      name.isdigit() for name in os.listdir(directory))
+
+
 class Checkpointer:
   """Saves and restores (state, data iterator) pairs in a workdir."""
 

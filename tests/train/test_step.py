@@ -86,3 +86,15 @@ def test_latents_do_not_depend_on_history():
   b = step_lib.step_key(key, jnp.int32(7), step_lib.PURPOSE_LATENT)
   c = step_lib.step_key(key, jnp.int32(8), step_lib.PURPOSE_LATENT)
   assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_divergence_stops_with_a_clear_error(tiny_config, tmp_path):
+  from cnnjax.train import loop
+  tiny_config.optim.g_lr = tiny_config.optim.d_lr = 1e30
+  tiny_config.train.log_every_steps = 1
+  try:
+    loop.train_and_evaluate(tiny_config, str(tmp_path))
+  except loop.TrainingDiverged as error:
+    assert "not finite" in str(error) and error.exit_code == 1
+  else:
+    raise AssertionError("a learning rate of 1e30 should diverge")
