@@ -40,7 +40,7 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
         f"--class {class_label} is not a class of this run" +
         (f" (0..{num_classes - 1})." if num_classes else
          ": its model is unconditional; leave out --class."))
-  _, used_ema = state_lib.generator_for_sampling(modules, state)
+  used_ema = "ema_params" in state  # sampling.generate prefers the EMA
   z, labels, rows = sampling.grid_inputs(seed, num, config.model.latent_dim,
                                          num_classes, PURPOSE_SAMPLE,
                                          class_label)

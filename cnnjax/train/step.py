@@ -40,10 +40,6 @@ def _fresh(tree):
   return jax.tree.map(lambda x: x, tree)
 
 
-def step_key(state_rng: jax.Array, step: jax.Array, purpose: int) -> jax.Array:
-  return jax.random.fold_in(jax.random.fold_in(state_rng, step), purpose)
-
-
 def ema_beta(config, step: jax.Array) -> jax.Array:
   """Per-step EMA decay from a half-life in kimg, with StyleGAN2's ramp-up:
   early on the half-life is at most `rampup` times the images seen so far."""
