@@ -27,9 +27,9 @@ config_flags.DEFINE_config_file(
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (config, logs, checkpoints).")
 flags.DEFINE_bool("multihost", False,
-                  "Call jax.distributed.initialize() first (one process per "
-                  "host; the cluster is detected from SLURM, Open MPI, or "
-                  "JAX_COORDINATOR_ADDRESS and friends).")
+                  "Start JAX's multi-process runtime first (one process per "
+                  "host; SLURM/Open MPI are detected, or set "
+                  "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID).")
 flags.DEFINE_bool("allow_config_change", False,
                   "Resume a workdir even though its config differs.")
 flags.DEFINE_integer("num", 64, "sample: how many images.")
@@ -87,10 +87,10 @@ def main(argv: list[str]) -> None:
     _fail(f"expected one command of {', '.join(COMMANDS)}; got "
           f"{' '.join(argv[1:]) or 'none'}.\n{USAGE}")
   command = argv[1]
-  if FLAGS.multihost:
-    import jax
-    jax.distributed.initialize()
   try:
+    if FLAGS.multihost:
+      from cnnjax.utils import distributed
+      distributed.initialize()
     if command == "bench":
       _bench()
       return

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 
+import jax
 
 from cnnjax import config as config_lib
 from cnnjax.errors import CheckpointError, ConfigError, UserError
@@ -52,11 +53,13 @@ def write_config(config, workdir: str, allow_change: bool) -> None:
           f"The workdir {workdir} holds a run of another config:\n"
           + "\n".join(diff) + "\nUse a new --workdir, or pass "
           "--allow_config_change to continue this run with the new config.")
-    if diff:
+    if diff and jax.process_index() == 0:
       log.warning("Continuing %s with a changed config:\n%s", workdir,
-                      "\n".join(diff))
+                  "\n".join(diff))
       os.replace(path, os.path.join(workdir, f"config.before-change-"
                                     f"{len(os.listdir(workdir))}.json"))
+  if jax.process_index() != 0:
+    return  # one writer on a shared workdir; every process checked above
   temporary = path + ".tmp"
   with open(temporary, "w") as f:
     json.dump(new, f, indent=2, sort_keys=True)
