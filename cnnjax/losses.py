@@ -11,7 +11,8 @@ import jax.numpy as jnp
 
 def non_saturating_discriminator(real_logits: jax.Array,
                                  fake_logits: jax.Array) -> jax.Array:
-  """-log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))), averaged (Goodfellow 2014)."""
+  """-log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))), averaged (Goodfellow et
+  al. 2014)."""
   return (jnp.mean(jax.nn.softplus(-real_logits)) +
           jnp.mean(jax.nn.softplus(fake_logits)))
 

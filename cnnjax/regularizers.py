@@ -14,6 +14,8 @@ import jax.numpy as jnp
 
 
 def _input_gradients(d_fn, images: jax.Array) -> jax.Array:
+  """grad_x sum(D(x)): sample i's own gradient only if D has no batch-coupled
+  ops (see the module docstring)."""
   return jax.grad(lambda x: jnp.sum(d_fn(x)))(images)
 
 
@@ -24,7 +26,14 @@ def _squared_norms(gradients: jax.Array) -> jax.Array:
 def gradient_penalty(d_fn, real: jax.Array, fake: jax.Array,
                      key: jax.Array) -> jax.Array:
   """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = eps real + (1 - eps) fake,
-  eps ~ U[0, 1] per sample (Gulrajani et al. 2017, algorithm 1)."""
+  eps ~ U[0, 1] per sample from `key` (Gulrajani et al. 2017, algorithm 1).
+
+  The norm runs over all non-batch axes. The gradient is that of
+  sum(D(x_hat)) with respect to x_hat, which is per-sample only for a D that
+  treats samples independently (spectral norm or no normalisation, as the
+  paper requires; not batch norm in training mode). The caller multiplies
+  by the weight (lambda = 10 in the paper).
+  """
   shape = (real.shape[0],) + (1,) * (real.ndim - 1)
   eps = jax.random.uniform(key, shape, real.dtype)
   mixed = eps * real + (1.0 - eps) * fake
@@ -34,9 +43,12 @@ def gradient_penalty(d_fn, real: jax.Array, fake: jax.Array,
 
 
 def r1_penalty(d_fn, real: jax.Array) -> jax.Array:
-  """E[||grad D(x)||^2] on real data (Mescheder et al. 2018).
+  """E[||grad D(x)||^2] on real data (Mescheder et al. 2018), with the same
+  per-sample caveat as `gradient_penalty`.
 
-  The loss adds (gamma / 2) times this; the caller applies gamma.
+  No gamma here: the D loss adds (gamma / 2) times this, and times `every`
+  when applied lazily (see `lazy_regularization_adam`); train/step.py does
+  both.
   """
   return jnp.mean(_squared_norms(_input_gradients(d_fn, real)))
 
