@@ -16,15 +16,16 @@ from cnnjax import config as config_lib
 from cnnjax import data
 from cnnjax.train import state as state_lib
 from cnnjax.train import step as step_lib
+from cnnjax.train import tasks
 
 
 def _synthetic_batch(config, mesh):
   """A batch in the train step's layout, uniform in [-1, 1], on the devices."""
   rng = np.random.default_rng(0)
-  shape = (config.train.n_critic, config.train.batch_size)
+  shape = (tasks.get(config).steps_per_batch(config), config.train.batch_size)
   size = config.data.resolution
   images = rng.uniform(-1, 1, (*shape, size, size, config.data.channels))
-  labels = rng.integers(0, max(config.model.num_classes, 1), shape)
+  labels = rng.integers(0, max(config.model.get("num_classes", 0), 1), shape)
   sharding = step_lib.batch_sharding(mesh)
   return {"image": jax.device_put(images.astype(np.float32), sharding),
           "label": jax.device_put(labels.astype(np.int32), sharding)}
@@ -34,10 +35,11 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
   """Times `steps` train steps after compilation and `warmup` steps."""
   mesh = state_lib.make_mesh(devices)
   config_lib.validate(config, mesh.size)
-  modules = state_lib.make_modules(config)
-  abstract = state_lib.abstract_state(config, modules, mesh)
-  state = state_lib.init_state(config, modules, mesh)
-  train_step, _ = step_lib.compile_step(config, modules, mesh, abstract)
+  task = tasks.get(config)
+  modules = task.make_modules(config)
+  abstract = task.abstract_state(config, modules, mesh)
+  state = task.init_state(config, modules, mesh)
+  train_step, _ = task.compile_step(config, modules, mesh, abstract)
   batch = _synthetic_batch(config, mesh)
 
   start = time.perf_counter()
@@ -61,7 +63,7 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
   return {
       "config": config.model.name,
       "batch_size": images,
-      "n_critic": config.train.n_critic,
+      "steps_per_batch": tasks.get(config).steps_per_batch(config),
       "images_per_sec": images / step_s,
       "step_ms": 1000 * step_s,
       "step_ms_min": 1000 * min(times),
@@ -76,7 +78,8 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
 
 def bench_pipeline(config, batches: int = 200) -> dict:
   """The input pipeline alone, in images per second."""
+  per_step = tasks.get(config).steps_per_batch(config)
   result = data.measure_pipeline(
-      config.data, global_batch_size=config.train.batch_size * config.train.n_critic,
+      config.data, global_batch_size=config.train.batch_size * per_step,
       num_batches=batches, seed=config.train.seed)
   return {"pipeline": config.data.name, **result}

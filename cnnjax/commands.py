@@ -11,7 +11,7 @@ import numpy as np
 from cnnjax.errors import UserError
 from cnnjax.train import run as run_lib
 from cnnjax.train import sampling
-from cnnjax.train import state as state_lib
+from cnnjax.train import tasks
 from cnnjax.utils import images
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
   if os.path.exists(out) and not overwrite:
     raise UserError(f"{out} exists; choose another --out or pass --overwrite.")
   config, modules, step, state = run_lib.load_run(workdir, step)
+  if tasks.get(config).name != "gan":
+    raise UserError(f"{workdir} holds a {tasks.get(config).name}, not a "
+                    "generator; sample needs a GAN run.")
   num_classes = config.model.num_classes
   if class_label is not None and not 0 <= class_label < max(num_classes, 1):
     raise UserError(
@@ -71,17 +74,10 @@ def tree_sha256(tree) -> str:
 
 def inspect(workdir: str, step: int | None = None) -> dict:
   """Step, size and digests of the newest (or given) checkpoint."""
-  _, _, step, state = run_lib.load_run(workdir, step)
-  return {
-      "step": step,
-      "num_params": state_lib.count_params(state),
-      "generator_sha256": tree_sha256({"params": state["g_params"],
-                                       "buffers": state["g_buffers"],
-                                       "ema": state.get("ema_params")}),
-      "params_sha256": tree_sha256({"g": state["g_params"],
-                                    "d": state["d_params"]}),
-      "state_sha256": tree_sha256(state),
-  }
+  config, _, step, state = run_lib.load_run(workdir, step)
+  task = tasks.get(config)
+  return {"step": step, "num_params": task.count_params(state),
+          **task.digests(state, tree_sha256)}
 
 
 def print_json(row: dict) -> None:

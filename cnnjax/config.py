@@ -22,6 +22,7 @@ RESUMABLE_CHANGES = (
     "train.log_every_steps",
     "train.sample_every_steps",
     "train.checkpoint_every_steps",
+    "train.eval_every_steps",
     "train.keep_checkpoints",
     "train.progress_bar",
     "data.num_threads",
@@ -35,6 +36,7 @@ WANDB_MODES = ("auto", "online", "offline", "disabled")
 def base_config() -> ml_collections.ConfigDict:
   """Every field a GAN run has, with the defaults of the canonical DCGAN."""
   config = ml_collections.ConfigDict()
+  config.task = "gan"  # a name in cnnjax.train.tasks.TASKS
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "dcgan"  # a name in cnnjax.models.GENERATORS
@@ -100,6 +102,36 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
+def classifier_base_config() -> ml_collections.ConfigDict:
+  """Every field a classifier run has (the seed's CNN on 32x32x1)."""
+  gan = base_config()
+  config = ml_collections.ConfigDict()
+  config.task = "classifier"
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "cnn"
+  config.model.base_width = 32  # conv widths g-2g-4g
+  config.model.feature_dim = 128  # the dense layer: FID's feature space
+  config.model.num_classes = 10
+  config.data = gan.data  # the same datasets and preprocessing as the GANs
+  config.eval = ml_collections.ConfigDict()
+  config.eval.split = "test"
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lr = 1e-3
+  config.optim.b1 = 0.9
+  config.optim.b2 = 0.999
+  config.train = ml_collections.ConfigDict()
+  config.train.seed = 0
+  config.train.batch_size = 128
+  config.train.num_steps = 5000
+  config.train.log_every_steps = 100
+  config.train.eval_every_steps = 1000
+  config.train.checkpoint_every_steps = 1000
+  config.train.keep_checkpoints = 3
+  config.train.progress_bar = "auto"
+  config.wandb = gan.wandb
+  return config
+
+
 DATASETS = ("fashion_mnist", "digits")
 
 
@@ -117,14 +149,15 @@ def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
   if not is_tiny:
     return config
   config.data.name = dataset or "digits"
-  config.model.latent_dim = 16
-  config.model.base_width = 8
-  config.train.batch_size = 16
-  config.train.num_steps = 20
-  config.train.log_every_steps = 5
-  config.train.sample_every_steps = 10
-  config.train.checkpoint_every_steps = 10
-  config.wandb.mode = "disabled"
+  tiny_defaults = {"model.latent_dim": 16, "model.base_width": 8,
+                   "train.batch_size": 16, "train.num_steps": 20,
+                   "train.log_every_steps": 5, "train.sample_every_steps": 10,
+                   "train.eval_every_steps": 10,
+                   "train.checkpoint_every_steps": 10, "wandb.mode": "disabled"}
+  for field, value in tiny_defaults.items():
+    section, key = field.split(".")
+    if key in config[section]:  # each task has its own fields
+      config[section][key] = value
   for field, value in tiny_overrides.items():
     section, key = field.split(".")
     config[section][key] = value
@@ -156,33 +189,30 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     if not ok:
       raise ConfigError(f"Invalid config: {message}")
 
+  task = config.get("task", "gan")
+  check(task in ("gan", "classifier"),
+        f"task={task!r} must be gan or classifier.")
+  _validate_shared(config, num_devices, check)
+  if task == "classifier":
+    check(config.model.num_classes > 1, "model.num_classes must be > 1.")
+    check(config.model.feature_dim > 0 and config.model.base_width > 0,
+          "model.feature_dim and model.base_width must be positive.")
+    check(config.optim.lr > 0, "optim.lr must be positive.")
+    check(config.train.eval_every_steps > 0,
+          "train.eval_every_steps must be positive.")
+    return
+
   check(config.model.name in models.GENERATORS,
         f"model.name={config.model.name!r} is not one of "
         f"{sorted(models.GENERATORS)}.")
   check(config.loss.name in losses.LOSSES,
         f"loss.name={config.loss.name!r} is not one of {sorted(losses.LOSSES)}.")
-  check(config.data.resolution in (28, 32, 64),
-        f"data.resolution={config.data.resolution} must be 28, 32 or 64.")
-  check(config.data.channels in (1, 3),
-        f"data.channels={config.data.channels} must be 1 or 3.")
-  check(config.data.resize_method in ("auto", "pad", "bilinear", "nearest"),
-        f"data.resize_method={config.data.resize_method!r} must be auto, pad, "
-        "bilinear or nearest.")
   for field in ("latent_dim", "base_width"):
     check(config.model[field] > 0, f"model.{field} must be positive.")
   check(0.0 <= config.model.bn_momentum < 1.0,
         "model.bn_momentum must be in [0, 1).")
-  batch = config.train.batch_size
-  check(batch > 0 and batch % num_devices == 0,
-        f"train.batch_size={batch} must be a positive multiple of the "
-        f"{num_devices} devices; use e.g. --config.train.batch_size="
-        f"{max(1, batch // num_devices) * num_devices or num_devices}.")
-  check(config.train.num_steps >= 0, "train.num_steps must be >= 0.")
-  for field in ("log_every_steps", "sample_every_steps",
-                "checkpoint_every_steps", "keep_checkpoints"):
-    check(config.train[field] > 0, f"train.{field} must be positive.")
-  check(config.train.progress_bar in ("auto", "on", "off"),
-        "train.progress_bar must be auto, on or off.")
+  check(config.train.sample_every_steps > 0,
+        "train.sample_every_steps must be positive.")
   for field in ("g_lr", "d_lr"):
     check(config.optim[field] > 0, f"optim.{field} must be positive.")
   for field in ("b1", "b2"):
@@ -209,6 +239,28 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   check(config.augment.ada_target == 0 or transforms,
         "augment.ada_target needs an augment.policy to adapt.")
   check(config.augment.ada_kimg > 0, "augment.ada_kimg must be positive.")
+
+
+def _validate_shared(config, num_devices: int, check) -> None:
+  """Checks of the fields every task has: data, batch, cadence, W&B."""
+  check(config.data.resolution in (28, 32, 64),
+        f"data.resolution={config.data.resolution} must be 28, 32 or 64.")
+  check(config.data.channels in (1, 3),
+        f"data.channels={config.data.channels} must be 1 or 3.")
+  check(config.data.resize_method in ("auto", "pad", "bilinear", "nearest"),
+        f"data.resize_method={config.data.resize_method!r} must be auto, pad, "
+        "bilinear or nearest.")
+  batch = config.train.batch_size
+  check(batch > 0 and batch % num_devices == 0,
+        f"train.batch_size={batch} must be a positive multiple of the "
+        f"{num_devices} devices; use e.g. --config.train.batch_size="
+        f"{max(1, batch // num_devices) * num_devices or num_devices}.")
+  check(config.train.num_steps >= 0, "train.num_steps must be >= 0.")
+  for field in ("log_every_steps", "checkpoint_every_steps",
+                "keep_checkpoints"):
+    check(config.train[field] > 0, f"train.{field} must be positive.")
+  check(config.train.progress_bar in ("auto", "on", "off"),
+        "train.progress_bar must be auto, on or off.")
   check(config.wandb.mode in WANDB_MODES,
         f"wandb.mode={config.wandb.mode!r} must be one of {WANDB_MODES}.")
 

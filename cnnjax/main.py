@@ -138,6 +138,9 @@ def _train(workdir: str) -> None:
     print(f"Stopped on {result['interrupted']} at step {result['step']}; "
           f"the checkpoint is saved. Run the same command to resume.",
           flush=True)
+  elif result["eval"] is not None:
+    print(f"Trained to step {result['step']}. Test accuracy "
+          f"{result['eval']['test_accuracy']:.4f}", flush=True)
   else:
     print(f"Trained to step {result['step']}. Samples: {result['samples']}",
           flush=True)

@@ -73,3 +73,17 @@ def test_json_round_trip():
   config = load_config("dcgan", "fashion_mnist")
   again = config_lib.from_dict(config_lib.to_dict(config))
   assert config_lib.to_dict(again) == config_lib.to_dict(config)
+
+
+@pytest.mark.parametrize("arg", ["fashion_mnist", "digits", "tiny", None])
+def test_classifier_configs_validate(arg):
+  config = load_config("classifier", arg)
+  config_lib.validate(config, num_devices=8)
+  assert config.task == "classifier" and "latent_dim" not in config.model
+
+
+def test_classifier_invalid_value_is_named():
+  config = load_config("classifier", "tiny")
+  config.model.num_classes = 1
+  with pytest.raises(ConfigError, match="num_classes"):
+    config_lib.validate(config, num_devices=8)

@@ -22,11 +22,11 @@ from cnnjax import config as config_lib
 from cnnjax import data
 from cnnjax.errors import UserError
 from cnnjax.train import run as run_lib
-from cnnjax.train import sampling
 from cnnjax.train import state as state_lib
 from cnnjax.train import step as step_lib
+from cnnjax.train import tasks
 from cnnjax.utils import checkpoint as checkpoint_lib
-from cnnjax.utils import images, preemption, writers as writers_lib
+from cnnjax.utils import preemption, writers as writers_lib
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,16 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   source = data.load_source(config.data.name, config.data.split,
                             config.data.data_dir or None)
   log.info("Data: %s", source.description)
-  # Each step consumes n_critic real batches, one per discriminator update.
-  n_critic = config.train.n_critic
+  task = tasks.get(config)
+  # A GAN step consumes n_critic real batches, one per D update.
+  n_critic = task.steps_per_batch(config)
   dataset = data.make_train_dataset(
       config.data, global_batch_size=config.train.batch_size * n_critic,
       seed=config.train.seed, image_source=source)
   iterator = iter(dataset)
 
-  modules = state_lib.make_modules(config)
-  abstract = state_lib.abstract_state(config, modules, mesh)
+  modules = task.make_modules(config)
+  abstract = task.abstract_state(config, modules, mesh)
   checkpointer = checkpoint_lib.Checkpointer(workdir,
                                              config.train.keep_checkpoints)
   if checkpointer.latest_step() is not None:
@@ -69,11 +70,11 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
     log.info("Resuming from the checkpoint of step %d in %s.", step,
                  checkpointer.directory)
   else:
-    step, state = 0, state_lib.init_state(config, modules, mesh)
+    step, state = 0, task.init_state(config, modules, mesh)
     log.info("Starting from scratch (no checkpoint in %s).",
                  checkpointer.directory)
   log.info("Model %s: %d parameters; %d device(s) of kind %s.",
-               config.model.name, state_lib.count_params(state), mesh.size,
+           config.model.name, task.count_params(state), mesh.size,
                jax.devices()[0].device_kind)
 
   is_chief = jax.process_index() == 0
@@ -81,16 +82,10 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
                                 config_lib.to_dict(config), is_chief)
   if writers.jsonl:
     writers.jsonl.truncate_after(step)
-  train_step, _ = step_lib.compile_step(config, modules, mesh, abstract)
-  sampler = sampling.FixedLatentSampler(config, modules)
+  train_step, _ = task.compile_step(config, modules, mesh, abstract)
+  periodic = task.make_periodic(config, modules, workdir, writers, is_chief)
+  every = task.every_steps(config)
   batch_sharding = step_lib.batch_sharding(mesh)
-
-  def sample(step, state):
-    path = os.path.join(workdir, "samples", f"step_{step}.png")
-    if is_chief:
-      images.save_grid(sampler(state), path, rows=sampler.rows)
-      writers.write_image(step, "samples", path)
-    return path
 
   num_steps = config.train.num_steps
   progress = _progress_bar(config, step, num_steps)
@@ -100,7 +95,7 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   pending = None  # metrics of a log step, read after the next step is queued
   window_sums, window_count = None, 0
   interrupted = None
-  last_sample = None
+  last_periodic = None  # (step, what the task's periodic work returned)
   try:
     with preemption.PreemptionGuard() as guard:
       while step < num_steps:
@@ -125,8 +120,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
         if step % config.train.log_every_steps == 0 or step == num_steps:
           pending = (step, window_sums, window_count)
           window_sums, window_count = None, 0
-        if step % config.train.sample_every_steps == 0:
-          last_sample = sample(step, state)
+        if step % every == 0:
+          last_periodic = (step, periodic(step, state))
         stop = guard.should_stop(step)
         if step % config.train.checkpoint_every_steps == 0 or stop:
           checkpointer.save(step, state, iterator)
@@ -139,17 +134,20 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
         _report(writers, progress, *pending, window, config)
       if checkpointer.latest_step() != step:
         checkpointer.save(step, state, iterator)
-      if interrupted is None and (last_sample is None or
-                                  not last_sample.endswith(f"_{step}.png")):
-        last_sample = sample(step, state)
+      if interrupted is None and (last_periodic is None or
+                                  last_periodic[0] != step):
+        last_periodic = (step, periodic(step, state))
   finally:
     # Also on errors: let an in-flight asynchronous save finish.
     checkpointer.close()
     if progress:
       progress.close()
     writers.close()
-  return {"step": step, "interrupted": interrupted, "samples": last_sample,
-          "workdir": workdir}
+  result = last_periodic[1] if last_periodic else None
+  return {"step": step, "interrupted": interrupted, "workdir": workdir,
+          # GANs: the path of the last sample grid; classifier: its eval row.
+          "samples": result if task.name == "gan" else None,
+          "eval": result if task.name != "gan" else None}
 
 
 def _report(writers, progress, step, sums, count, window, config):
@@ -174,10 +172,9 @@ def _report(writers, progress, step, sums, count, window, config):
         "last good checkpoint is kept; lower the learning rates or change "
         "the seed.")
   writers.write(row)
-  text = (f"d_loss={row['d_loss']:.3f} g_loss={row['g_loss']:.3f} "
-          f"{row['images_per_sec']:.0f} img/s")
-  if "ada_p" in row:
-    text += f" ada_p={row['ada_p']:.3f}"
+  text = " ".join(f"{key}={value:.3f}" for key, value in values.items()
+                  if not key.endswith("_logit"))
+  text += f" {row['images_per_sec']:.0f} img/s"
   if progress:
     progress.set_postfix_str(text, refresh=False)
   else:

@@ -13,6 +13,7 @@ import jax
 from cnnjax import config as config_lib
 from cnnjax.errors import CheckpointError, ConfigError, UserError
 from cnnjax.train import state as state_lib
+from cnnjax.train import tasks
 from cnnjax.utils import checkpoint as checkpoint_lib
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,12 @@ def load_run(workdir: str, step: int | None = None, devices=None):
   mesh = state_lib.make_mesh(devices)
   try:
     config_lib.validate(config, 1)
-    modules = state_lib.make_modules(config)
+    task = tasks.get(config)
+    modules = task.make_modules(config)
   except (ConfigError, KeyError, AttributeError) as error:
     raise UserError(f"The config.json of {workdir} is not one this version "
                     f"of cnnjax can build ({error}).") from None
-  abstract = state_lib.abstract_state(config, modules, mesh)
+  abstract = task.abstract_state(config, modules, mesh)
   checkpointer = checkpoint_lib.Checkpointer(workdir, async_save=False)
   try:
     if checkpointer.latest_step() is None:

@@ -1,0 +1,74 @@
+"""Task registry: what the train loop trains, by `config.task`.
+
+A task supplies the state (shape-first), the compiled step, the periodic
+work of the loop (GANs: sample grids; the classifier: test accuracy), and
+the digests `cnnjax inspect` prints. The loop, checkpoints, resume,
+logging and W&B are shared.
+"""
+
+import os
+import types
+
+from cnnjax.train import classifier
+from cnnjax.train import sampling
+from cnnjax.train import state as gan_state
+from cnnjax.train import step as gan_step
+from cnnjax.utils import images
+
+
+def _gan_periodic(config, modules, workdir, writers, is_chief):
+  """Every sample step: a grid of the fixed latents (one row per class)."""
+  sampler = sampling.FixedLatentSampler(config, modules)
+
+  def periodic(step, state):
+    path = os.path.join(workdir, "samples", f"step_{step}.png")
+    if is_chief:
+      images.save_grid(sampler(state), path, rows=sampler.rows)
+      writers.write_image(step, "samples", path)
+    return path
+
+  return periodic
+
+
+def _gan_digests(state, tree_sha256) -> dict:
+  return {
+      "generator_sha256": tree_sha256({"params": state["g_params"],
+                                       "buffers": state["g_buffers"],
+                                       "ema": state.get("ema_params")}),
+      "params_sha256": tree_sha256({"g": state["g_params"],
+                                    "d": state["d_params"]}),
+      "state_sha256": tree_sha256(state),
+  }
+
+
+TASKS = {
+    "gan": types.SimpleNamespace(
+        name="gan",
+        make_modules=gan_state.make_modules,
+        abstract_state=gan_state.abstract_state,
+        init_state=gan_state.init_state,
+        compile_step=gan_step.compile_step,
+        count_params=gan_state.count_params,
+        make_periodic=_gan_periodic,
+        every_steps=lambda config: config.train.sample_every_steps,
+        digests=_gan_digests,
+        steps_per_batch=lambda config: config.train.n_critic,
+    ),
+    "classifier": types.SimpleNamespace(
+        name="classifier",
+        make_modules=classifier.make_modules,
+        abstract_state=classifier.abstract_state,
+        init_state=classifier.init_state,
+        compile_step=classifier.compile_step,
+        count_params=classifier.count_params,
+        make_periodic=classifier.make_periodic,
+        every_steps=lambda config: config.train.eval_every_steps,
+        digests=classifier.digests,
+        steps_per_batch=lambda config: 1,
+    ),
+}
+
+
+def get(config):
+  """The task of a config (configs without a `task` field are GANs)."""
+  return TASKS[config.get("task", "gan")]
