@@ -19,6 +19,7 @@ from cnnjax import data
 from cnnjax.data.pipeline import BatchReader
 from cnnjax.models.classifier import Classifier
 from cnnjax.train import state as state_lib
+from cnnjax.train import step as step_lib
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,11 @@ def _init_state(config, modules: Modules):
 
 
 def abstract_state(config, modules: Modules, mesh: Mesh):
-  replicated = NamedSharding(mesh, PartitionSpec())
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-      jax.eval_shape(lambda: _init_state(config, modules)))
+  return state_lib.abstract_of(lambda: _init_state(config, modules), mesh)
 
 
 def init_state(config, modules: Modules, mesh: Mesh):
-  shardings = jax.tree.map(lambda x: x.sharding,
-                           abstract_state(config, modules, mesh))
-  return jax.jit(lambda: _init_state(config, modules),
-                 out_shardings=shardings)()
+  return state_lib.init_replicated(lambda: _init_state(config, modules), mesh)
 
 
 def count_params(state) -> int:
@@ -99,8 +94,8 @@ def compile_step(config, modules: Modules, mesh: Mesh, abstract):
             {"loss": loss, "accuracy": accuracy})
 
   shardings = jax.tree.map(lambda x: x.sharding, abstract)
-  batch_sharding = NamedSharding(mesh, PartitionSpec(None, state_lib.DATA_AXIS))
-  jitted = jax.jit(step_fn, in_shardings=(shardings, batch_sharding),
+  jitted = jax.jit(step_fn, in_shardings=(shardings,
+                                         step_lib.batch_sharding(mesh)),
                    out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
                    donate_argnums=0)
   return jitted, traces

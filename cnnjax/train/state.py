@@ -85,21 +85,28 @@ def _init_state(config: ml_collections.ConfigDict, modules: Modules) -> TrainSta
   return state
 
 
-def abstract_state(config, modules: Modules, mesh: Mesh) -> TrainState:
-  """Shapes, dtypes and (replicated) shardings of the state, with no compute."""
-  shapes = jax.eval_shape(lambda: _init_state(config, modules))
+def abstract_of(init_fn, mesh: Mesh):
+  """Shapes, dtypes and (replicated) shardings of `init_fn()`'s state, with
+  no compute: the first half of shape-first initialisation."""
   replicated = NamedSharding(mesh, PartitionSpec())
   return jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-      shapes)
+      jax.eval_shape(init_fn))
+
+
+def init_replicated(init_fn, mesh: Mesh):
+  """`init_fn()` computed by one jitted call straight into its shardings, so
+  a large model never materialises on one device first."""
+  shardings = jax.tree.map(lambda x: x.sharding, abstract_of(init_fn, mesh))
+  return jax.jit(init_fn, out_shardings=shardings)()
+
+
+def abstract_state(config, modules: Modules, mesh: Mesh) -> TrainState:
+  return abstract_of(lambda: _init_state(config, modules), mesh)
 
 
 def init_state(config, modules: Modules, mesh: Mesh) -> TrainState:
-  """A fresh state, initialised directly into its shardings."""
-  shardings = jax.tree.map(lambda x: x.sharding,
-                           abstract_state(config, modules, mesh))
-  return jax.jit(lambda: _init_state(config, modules),
-                 out_shardings=shardings)()
+  return init_replicated(lambda: _init_state(config, modules), mesh)
 
 
 def count_params(state: TrainState) -> int:
