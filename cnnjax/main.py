@@ -114,6 +114,10 @@ def main(argv: list[str]) -> None:
       commands.print_json(commands.inspect(workdir, FLAGS.step))
   except UserError as error:
     _fail(str(error), error.exit_code)
+  except OSError as error:  # a workdir that is a file, unwritable, full disk
+    where = f" {error.filename}" if error.filename else ""
+    _fail(f"cannot use{where}: {error.strerror or error}. Check the path, "
+          "its permissions and free space.")
 
 
 def _bench() -> None:

@@ -133,3 +133,11 @@ def test_a_run_that_failed_to_start_does_not_block_its_workdir(tmp_path):
   result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
                "--config.train.num_steps=2")
   assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_workdir_that_is_a_file_exits_2(tmp_path):
+  path = tmp_path / "not_a_dir"
+  path.write_text("a user's file")
+  _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={path}"),
+                      str(path))
+  assert path.read_text() == "a user's file"

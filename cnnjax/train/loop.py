@@ -41,7 +41,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   """Trains (or resumes) the run in `workdir` up to `config.train.num_steps`.
 
   Returns a summary: the final step, whether the run was interrupted, and
-  the path of the last sample grid.
+  the last periodic result (GANs: the sample grid's path in "samples"; the
+  classifier: its held-out evaluation in "eval").
   """
   workdir = os.path.abspath(workdir)
   mesh = state_lib.make_mesh(devices)
@@ -68,14 +69,14 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   if checkpointer.latest_step() is not None:
     step, state = checkpointer.restore(abstract, iterator)
     log.info("Resuming from the checkpoint of step %d in %s.", step,
-                 checkpointer.directory)
+             checkpointer.directory)
   else:
     step, state = 0, task.init_state(config, modules, mesh)
     log.info("Starting from scratch (no checkpoint in %s).",
-                 checkpointer.directory)
+             checkpointer.directory)
   log.info("Model %s: %d parameters; %d device(s) of kind %s.",
            config.model.name, task.count_params(state), mesh.size,
-               jax.devices()[0].device_kind)
+           jax.devices()[0].device_kind)
 
   is_chief = jax.process_index() == 0
   writers = writers_lib.Writers(workdir, config.wandb,

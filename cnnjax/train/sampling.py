@@ -14,7 +14,7 @@ def generate(modules: state_lib.Modules, state, z: jax.Array,
   """Images for latents `z` (and class `labels` for conditional models) from
   the state's generator (EMA when present), batch norm using its running
   statistics."""
-  generator, _ = state_lib.generator_for_sampling(modules, state, prefer_ema)
+  generator = state_lib.generator_for_sampling(modules, state, prefer_ema)
   return generator(z, labels, train=False)
 
 

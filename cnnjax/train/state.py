@@ -116,11 +116,8 @@ def count_params(state: TrainState) -> int:
 
 
 def generator_for_sampling(modules: Modules, state: TrainState,
-                           prefer_ema: bool = True) -> tuple[nnx.Module, bool]:
-  """The generator to sample from: its EMA weights when the state has them.
-
-  Returns the module and whether the EMA weights were used.
-  """
+                           prefer_ema: bool = True) -> nnx.Module:
+  """The generator to sample from: its EMA weights when the state has them."""
   use_ema = prefer_ema and "ema_params" in state
   params = state["ema_params"] if use_ema else state["g_params"]
-  return nnx.merge(modules.generator, params, state["g_buffers"]), use_ema
+  return nnx.merge(modules.generator, params, state["g_buffers"])
