@@ -1,6 +1,5 @@
 """What the CLI's `sample` and `inspect` do, as functions a test can call."""
 
-import hashlib
 import json
 import logging
 import os
@@ -11,8 +10,10 @@ import numpy as np
 from cnnjax.errors import UserError
 from cnnjax.train import run as run_lib
 from cnnjax.train import sampling
+from cnnjax.train import state as state_lib
 from cnnjax.train import tasks
 from cnnjax.utils import images
+from cnnjax.utils.trees import tree_sha256
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,28 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
           "ema": used_ema, "class": class_label}
 
 
-def tree_sha256(tree) -> str:
-  """A digest of a pytree's structure, dtypes, shapes and exact bytes."""
-  digest = hashlib.sha256()
-  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  for path, leaf in sorted(leaves, key=lambda item: jax.tree_util.keystr(item[0])):
-    value = np.ascontiguousarray(jax.device_get(leaf))
-    digest.update(jax.tree_util.keystr(path).encode())
-    digest.update(f"{value.dtype}{value.shape}".encode())
-    digest.update(value.tobytes())
-  return digest.hexdigest()
+def evaluate(workdir: str, step: int | str | None = None,
+             extractor: str | None = None,
+             num_samples: int | None = None) -> dict:
+  """The metric row of a checkpoint, also appended to metrics.jsonl.
+
+  GANs: FID, KID, precision/recall, IS (and class accuracy) against the
+  reference statistics of `eval.split`; a classifier: its test accuracy.
+  """
+  from cnnjax.evaluation import evaluate as evaluate_lib
+  from cnnjax.train import classifier
+  from cnnjax.utils import writers
+  config, modules, step, state = run_lib.load_run(workdir, step)
+  if tasks.get(config).name == "classifier":
+    row = {"step": step, **classifier.TestSetEvaluator(config, modules)(state)}
+  else:
+    evaluator = evaluate_lib.Evaluator(
+        config, modules, state_lib.make_mesh(), extractor=extractor,
+        num_samples=num_samples)
+    row = {"step": step, **evaluator(state)}
+  if jax.process_index() == 0:
+    writers.JsonlWriter(workdir).write(row)
+  return row
 
 
 def inspect(workdir: str, step: int | None = None) -> dict:

@@ -25,6 +25,7 @@ RESUMABLE_CHANGES = (
     "train.eval_every_steps",
     "train.keep_checkpoints",
     "train.progress_bar",
+    "eval.",  # evaluation reads the state; it never changes training
     "data.num_threads",
     "data.prefetch",
     "wandb.",
@@ -80,6 +81,20 @@ def base_config() -> ml_collections.ConfigDict:
   config.augment.same_for_real_and_fake = False
   config.augment.ada_target = 0.0  # ADA's target for E[sign D(real)]; 0 = off
   config.augment.ada_kimg = 500.0  # images for p to move by 1
+
+  config.eval = ml_collections.ConfigDict()
+  # Every N steps: FID, KID, precision/recall, IS (and class accuracy) into
+  # metrics.jsonl and W&B, and a best checkpoint by FID; 0 = off.
+  config.eval.every_steps = 0
+  # A name in cnnjax.evaluation.extractors: "classifier" (the classifier at
+  # <data dir>/cnnjax_classifiers/<dataset>), "classifier:<workdir>",
+  # "inception_v3" or "inception_v3:<weights.npz>".
+  config.eval.extractor = "classifier"
+  config.eval.num_samples = 10000  # generated images per evaluation
+  config.eval.num_real = 10000  # reference images (a fixed subset of split)
+  config.eval.split = "train"
+  config.eval.batch_size = 500  # rounded up to a multiple of the devices
+  config.eval.seed = 0  # of the evaluation latents (the same at every step)
 
   config.train = ml_collections.ConfigDict()
   config.train.seed = 0
@@ -153,7 +168,9 @@ def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
                    "train.batch_size": 16, "train.num_steps": 20,
                    "train.log_every_steps": 5, "train.sample_every_steps": 10,
                    "train.eval_every_steps": 10,
-                   "train.checkpoint_every_steps": 10, "wandb.mode": "disabled"}
+                   "train.checkpoint_every_steps": 10, "wandb.mode": "disabled",
+                   "eval.num_samples": 128, "eval.num_real": 128,
+                   "eval.batch_size": 64}
   for field, value in tiny_defaults.items():
     section, key = field.split(".")
     if key in config[section]:  # each task has its own fields
@@ -239,6 +256,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   check(config.augment.ada_target == 0 or transforms,
         "augment.ada_target needs an augment.policy to adapt.")
   check(config.augment.ada_kimg > 0, "augment.ada_kimg must be positive.")
+  check(config.eval.every_steps >= 0, "eval.every_steps must be >= 0 (0 = off).")
+  check(config.eval.num_samples >= 4 and config.eval.num_real >= 4,
+        "eval.num_samples and eval.num_real must be >= 4.")
+  check(config.eval.batch_size > 0, "eval.batch_size must be positive.")
+  kind = config.eval.extractor.partition(":")[0]
+  check(kind in ("classifier", "inception_v3"),
+        f"eval.extractor={config.eval.extractor!r} must be classifier, "
+        "classifier:<workdir>, inception_v3 or inception_v3:<weights.npz>.")
 
 
 def _validate_shared(config, num_devices: int, check) -> None:
@@ -271,8 +296,24 @@ def to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
-  """Rebuilds a config written by `to_dict` (e.g. a workdir's config.json)."""
-  return ml_collections.ConfigDict(values)
+  """Rebuilds a config written by `to_dict` (e.g. a workdir's config.json).
+
+  Fields that a later version of cnnjax added (say, the `eval` section) get
+  their defaults, so older workdirs stay readable.
+  """
+  defaults = (classifier_base_config() if values.get("task") == "classifier"
+              else base_config())
+  return ml_collections.ConfigDict(_merge(to_dict(defaults), values))
+
+
+def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+  merged = dict(defaults)
+  for key, value in values.items():
+    if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+      merged[key] = _merge(defaults[key], value)
+    else:
+      merged[key] = value
+  return merged
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

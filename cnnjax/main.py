@@ -2,7 +2,8 @@
 
   cnnjax train   --config FILE[:ARG] --workdir DIR [--config.a.b=v ...] [--allow_config_change]
   cnnjax sample  --workdir DIR --num N --out FILE.png [--seed S] [--step K] [--class C] [--overwrite]
-  cnnjax inspect --workdir DIR [--step K]
+  cnnjax eval    --workdir DIR [--extractor NAME] [--num_samples N] [--step K|best]
+  cnnjax inspect --workdir DIR [--step K|best]
   cnnjax bench   --config FILE[:ARG] [--steps N] [--batch B] [--pipeline]
 """
 
@@ -18,7 +19,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from cnnjax.errors import UserError  # noqa: E402
 
-COMMANDS = ("train", "sample", "inspect", "bench")
+COMMANDS = ("train", "sample", "eval", "inspect", "bench")
 USAGE = __doc__
 
 FLAGS = flags.FLAGS
@@ -35,7 +36,13 @@ flags.DEFINE_bool("allow_config_change", False,
 flags.DEFINE_integer("num", 64, "sample: how many images.")
 flags.DEFINE_string("out", None, "sample: the PNG file to write.")
 flags.DEFINE_integer("seed", 0, "sample: seed of the latents.")
-flags.DEFINE_integer("step", None, "sample/inspect: checkpoint step (default: newest).")
+flags.DEFINE_string("step", None, "sample/eval/inspect: checkpoint step, or "
+                    "'best' (lowest FID during training); default: newest.")
+flags.DEFINE_string("extractor", None, "eval: feature network, e.g. classifier, "
+                    "classifier:<workdir>, inception_v3[:<weights.npz>] "
+                    "(default: the run's eval.extractor).")
+flags.DEFINE_integer("num_samples", None, "eval: generated images (default: "
+                     "the run's eval.num_samples).")
 flags.DEFINE_bool("overwrite", False, "sample: replace an existing --out file.")
 flags.DEFINE_integer("steps", 20, "bench: timed steps (after warm-up).")
 flags.DEFINE_integer("batch", None, "bench: global batch size (default: the config's).")
@@ -73,6 +80,11 @@ def _require(name: str) -> str:
   return value
 
 
+def _step():
+  from cnnjax.train import run
+  return run.parse_step(FLAGS.step)
+
+
 def _quiet_libraries() -> None:
   """cnnjax's own INFO lines, but only warnings from orbax, grain and JAX
   (which log through absl); `--verbosity=0` brings all of them back."""
@@ -103,15 +115,20 @@ def main(argv: list[str]) -> None:
     elif command == "sample":
       from cnnjax import commands
       result = commands.sample(workdir, FLAGS.num, _require("out"),
-                               seed=FLAGS.seed, step=FLAGS.step,
+                               seed=FLAGS.seed, step=_step(),
                                overwrite=FLAGS.overwrite,
                                class_label=FLAGS["class"].value)
       print(f"Wrote {result['num']} samples of step {result['step']} "
             f"({'EMA' if result['ema'] else 'raw'} generator) to "
             f"{result['out']}", flush=True)
+    elif command == "eval":
+      from cnnjax import commands
+      commands.print_json(commands.evaluate(
+          workdir, _step(), extractor=FLAGS.extractor,
+          num_samples=FLAGS.num_samples))
     elif command == "inspect":
       from cnnjax import commands
-      commands.print_json(commands.inspect(workdir, FLAGS.step))
+      commands.print_json(commands.inspect(workdir, _step()))
   except UserError as error:
     _fail(str(error), error.exit_code)
   except OSError as error:  # a workdir that is a file, unwritable, full disk

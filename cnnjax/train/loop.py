@@ -6,6 +6,7 @@ workdir:
   metrics.jsonl          one JSON object per log step
   samples/step_<N>.png   a grid from a fixed latent batch
   checkpoints/<N>/       orbax: train state + data-iterator position
+  checkpoints_best/      the state with the lowest FID (eval.every_steps > 0)
   wandb_run_id.txt       so a resumed run continues the same W&B run
 """
 
@@ -86,6 +87,12 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   train_step, _ = task.compile_step(config, modules, mesh, abstract)
   periodic = task.make_periodic(config, modules, workdir, writers, is_chief)
   every = task.every_steps(config)
+  # Sample-quality metrics (GANs with eval.every_steps > 0); built before the
+  # first step so that a missing classifier fails fast.
+  evaluate = task.make_evaluator(config, modules, mesh, workdir, writers,
+                                 is_chief)
+  eval_every = task.eval_every_steps(config) if evaluate else 0
+  last_eval = None
   batch_sharding = step_lib.batch_sharding(mesh)
 
   num_steps = config.train.num_steps
@@ -123,6 +130,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
           window_sums, window_count = None, 0
         if step % every == 0:
           last_periodic = (step, periodic(step, state))
+        if eval_every and step % eval_every == 0:
+          last_eval = (step, evaluate(step, state))
         stop = guard.should_stop(step)
         if step % config.train.checkpoint_every_steps == 0 or stop:
           checkpointer.save(step, state, iterator)
@@ -138,6 +147,9 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
       if interrupted is None and (last_periodic is None or
                                   last_periodic[0] != step):
         last_periodic = (step, periodic(step, state))
+      if (evaluate and interrupted is None and step > first_step and
+          (last_eval is None or last_eval[0] != step)):
+        last_eval = (step, evaluate(step, state))
   finally:
     # Also on errors: let an in-flight asynchronous save finish.
     checkpointer.close()
@@ -148,7 +160,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   return {"step": step, "interrupted": interrupted, "workdir": workdir,
           # GANs: the path of the last sample grid; classifier: its eval row.
           "samples": result if task.name == "gan" else None,
-          "eval": result if task.name != "gan" else None}
+          "eval": result if task.name != "gan" else None,
+          "metrics": last_eval[1] if last_eval else None}
 
 
 def _report(writers, progress, step, sums, count, window, config):

@@ -68,9 +68,22 @@ def write_config(config, workdir: str, allow_change: bool) -> None:
   os.replace(temporary, path)
 
 
-def load_run(workdir: str, step: int | None = None, devices=None):
+def parse_step(text: str | None) -> int | str | None:
+  """A --step flag: None (the newest), "best", or a step number."""
+  if text is None or text == "best":
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise UserError(f"--step must be a step number or 'best', not "
+                    f"{text!r}.") from None
+
+
+def load_run(workdir: str, step: int | str | None = None, devices=None):
   """Config, modules and the restored state of a workdir's checkpoint.
 
+  `step`: None for the newest, a number, or "best" for the checkpoint with
+  the lowest FID that evaluation during training kept.
   Returns (config, modules, step, state).
   """
   config = read_config(workdir)
@@ -83,7 +96,16 @@ def load_run(workdir: str, step: int | None = None, devices=None):
     raise UserError(f"The config.json of {workdir} is not one this version "
                     f"of cnnjax can build ({error}).") from None
   abstract = task.abstract_state(config, modules, mesh)
-  checkpointer = checkpoint_lib.Checkpointer(workdir, async_save=False)
+  subdir = "checkpoints"
+  if step == "best":
+    record = checkpoint_lib.BestCheckpoint(workdir).record()
+    if record is None:
+      raise CheckpointError(
+          f"{workdir} has no best checkpoint: it is kept when the run "
+          "evaluates during training (--config.eval.every_steps=N).")
+    subdir, step = checkpoint_lib.BEST_DIR, record["step"]
+  checkpointer = checkpoint_lib.Checkpointer(workdir, async_save=False,
+                                             subdir=subdir)
   try:
     if checkpointer.latest_step() is None:
       raise CheckpointError(f"{workdir} has no checkpoint yet; train first.")

@@ -6,6 +6,7 @@ the digests `cnnjax inspect` prints. The loop, checkpoints, resume,
 logging and W&B are shared.
 """
 
+import logging
 import os
 import types
 
@@ -14,6 +15,8 @@ from cnnjax.train import sampling
 from cnnjax.train import state as gan_state
 from cnnjax.train import step as gan_step
 from cnnjax.utils import images
+
+log = logging.getLogger(__name__)
 
 
 def _gan_periodic(config, modules, workdir, writers, is_chief):
@@ -28,6 +31,30 @@ def _gan_periodic(config, modules, workdir, writers, is_chief):
     return path
 
   return periodic
+
+
+def _gan_evaluator(config, modules, mesh, workdir, writers, is_chief):
+  """Every `eval.every_steps`: the metric row, and the best checkpoint."""
+  if not config.eval.every_steps:
+    return None
+  from cnnjax.evaluation import evaluate
+  from cnnjax.utils import checkpoint
+  evaluator = evaluate.Evaluator(config, modules, mesh)
+  best = checkpoint.BestCheckpoint(workdir)
+
+  def run(step, state):
+    row = {"step": step, **evaluator(state)}
+    if is_chief:
+      writers.write(row)
+    best.update(step, state, row["fid"], row["extractor"])
+    log.info("step %d: FID %.3f, KID %.5f, precision %.3f, recall %.3f, "
+             "IS %.3f (%d samples, %s generator, %.1f s)", step, row["fid"],
+             row["kid"], row["precision"], row["recall"],
+             row["inception_score"], row["num_samples"], row["generator"],
+             row["eval_seconds"])
+    return row
+
+  return run
 
 
 def _gan_digests(state, tree_sha256) -> dict:
@@ -51,6 +78,8 @@ TASKS = {
         count_params=gan_state.count_params,
         make_periodic=_gan_periodic,
         every_steps=lambda config: config.train.sample_every_steps,
+        make_evaluator=_gan_evaluator,
+        eval_every_steps=lambda config: config.eval.every_steps,
         digests=_gan_digests,
         steps_per_batch=lambda config: config.train.n_critic,
     ),
@@ -63,6 +92,9 @@ TASKS = {
         count_params=classifier.count_params,
         make_periodic=classifier.make_periodic,
         every_steps=lambda config: config.train.eval_every_steps,
+        # Its periodic work is its evaluation (test accuracy).
+        make_evaluator=lambda *args: None,
+        eval_every_steps=lambda config: 0,
         digests=classifier.digests,
         steps_per_batch=lambda config: 1,
     ),

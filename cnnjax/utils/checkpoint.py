@@ -9,7 +9,9 @@ to the one before it, warns, and moves the unreadable one aside (never
 deleting it) so that training can write that step again.
 """
 
+import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -33,8 +35,9 @@ def has_checkpoints(workdir: str) -> bool:
 class Checkpointer:
   """Saves and restores (state, data iterator) pairs in a workdir."""
 
-  def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
-    self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  def __init__(self, workdir: str, keep: int = 3, async_save: bool = True,
+               subdir: str = "checkpoints"):
+    self.directory = os.path.join(os.path.abspath(workdir), subdir)
     self.aside = os.path.join(os.path.abspath(workdir), "checkpoints_unreadable")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True,
@@ -135,3 +138,58 @@ class Checkpointer:
 def _first_line(error: Exception) -> str:
   text = str(error).strip().splitlines()
   return text[0][:300] if text else ""
+
+
+BEST_DIR = "checkpoints_best"
+BEST_FILE = "best.json"
+
+
+class BestCheckpoint:
+  """The state with the lowest FID so far, beside the latest checkpoints.
+
+  `<workdir>/checkpoints_best/<step>/` holds one state (no data iterator: it
+  is for sampling and evaluation, not for resuming), and `best.json` its step,
+  FID and extractor. FIDs of different extractors are not comparable, so a
+  new extractor starts the record afresh (with a warning).
+  """
+
+  def __init__(self, workdir: str):
+    self.workdir = os.path.abspath(workdir)
+    self.record_path = os.path.join(self.workdir, BEST_DIR, BEST_FILE)
+
+  def record(self) -> dict | None:
+    try:
+      with open(self.record_path) as f:
+        return json.load(f)
+    except (OSError, json.JSONDecodeError):
+      return None
+
+  def update(self, step: int, state, fid: float, extractor: str) -> bool:
+    """Saves `state` when its FID beats the record; returns whether it did."""
+    record = self.record()
+    if record is not None and record.get("extractor") != extractor:
+      log.warning("The best checkpoint (step %s) was chosen with %s; FIDs of "
+                  "%s start a new record.", record.get("step"),
+                  record.get("extractor"), extractor)
+      record = None
+    if not math.isfinite(fid) or (record is not None and
+                                  fid >= record["fid"]):
+      return False
+    checkpointer = Checkpointer(self.workdir, keep=1, async_save=False,
+                                subdir=BEST_DIR)
+    try:
+      # After `kill -9` between a save and the record, the step may be there
+      # already; resume is exact, so it holds these very weights.
+      if step not in checkpointer.steps():
+        checkpointer.save(step, state)
+        checkpointer.wait()
+    finally:
+      checkpointer.close()
+    if jax.process_index() == 0:
+      temporary = self.record_path + ".tmp"
+      with open(temporary, "w") as f:
+        json.dump({"step": step, "fid": fid, "extractor": extractor}, f)
+      os.replace(temporary, self.record_path)
+    log.info("Step %d is the best so far (FID %.3f); saved to %s.", step, fid,
+             os.path.dirname(self.record_path))
+    return True

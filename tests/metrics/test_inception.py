@@ -6,8 +6,10 @@ the loader; single layers, pools and the resize are checked against NumPy
 ports of what PyTorch computes. The full network is compiled once (batch 2).
 """
 
+import hashlib
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -314,3 +316,23 @@ def test_converter_without_torch(monkeypatch, capsys, tmp_path):
   assert code == 2
   assert "needs PyTorch" in capsys.readouterr().err
   assert not out.exists()
+
+
+def test_inception_extractor_by_name(weights_file, images, outputs, tmp_path,
+                                     monkeypatch):
+  """`inception_v3:<file>` (and $CNNJAX_INCEPTION_WEIGHTS) give the network
+  of that file, fed [-1, 1] images as (x + 1) / 2, like pytorch-fid."""
+  from cnnjax.evaluation import extractors
+  extractor = extractors.load(f"inception_v3:{weights_file}", dataset="d",
+                              data_dir=str(tmp_path))
+  assert (extractor.feature_dim, extractor.num_classes) == (2048, 1008)
+  assert extractor.label_dataset is None  # no class accuracy from ImageNet
+  scaled = images.astype(np.float32) / 127.5 - 1
+  features, logits = jax.jit(extractor.apply)(extractor.weights, scaled)
+  np.testing.assert_allclose(features, outputs[0], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(logits, outputs[1], rtol=1e-4, atol=1e-4)
+  monkeypatch.setenv(extractors.INCEPTION_ENV, weights_file)
+  same = extractors.load("inception_v3", dataset="d", data_dir=str(tmp_path))
+  assert same.digest == extractor.digest
+  with open(weights_file, "rb") as f:
+    assert same.digest == hashlib.sha256(f.read()).hexdigest()

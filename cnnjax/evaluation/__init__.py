@@ -1,0 +1,2 @@
+"""Sample-quality evaluation: feature extractors by name, cached reference
+statistics, and the evaluator that `cnnjax eval` and training share."""

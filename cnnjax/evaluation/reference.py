@@ -1,0 +1,127 @@
+"""Reference (real-image) features, cached under the data dir.
+
+FID needs the real images' mean and covariance, KID and precision/recall
+their features. Computing them costs a pass of the extractor over thousands
+of images, so they are cached, one file per key:
+
+  <data dir>/cnnjax_reference/<dataset>-<split>-<kind>-<R>px-n<N>-<hash>.npz
+
+The key holds everything the numbers depend on: dataset, split, how images
+are preprocessed (resolution, channels, resize method), which images (count
+and selection seed), the extractor's kind and weight digest, and a format
+version. The file stores its key and is used only when the stored key is
+equal to the wanted one, so a retrained classifier, another resolution or
+another split never reuses stale statistics. An unreadable or mismatched
+file is recomputed and replaced (atomically; it is a cache, not user data).
+
+Which images: the first N of a fixed permutation (seed `selection_seed`) of
+the split, all of it when N >= its size, preprocessed exactly as training
+batches are (same resolution, channels and resize method).
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import zipfile
+
+import numpy as np
+
+from cnnjax import data
+from cnnjax.data.pipeline import BatchReader
+from cnnjax.data.tfds_catalog import resolve_data_dir
+from cnnjax.evaluation import extractors as extractors_lib
+from cnnjax.metrics import feature_statistics
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+REFERENCE_DIR = "cnnjax_reference"
+
+
+@dataclasses.dataclass
+class Reference:
+  features: np.ndarray  # float32 [N, D]
+  mu: np.ndarray  # float64 [D]
+  sigma: np.ndarray  # float64 [D, D]
+  key: dict
+  path: str
+  computed: bool  # False when read from the cache
+
+
+def cache_key(data_config, extractor, split: str, num_real: int,
+              selection_seed: int) -> dict:
+  return {"version": FORMAT_VERSION, "dataset": data_config.name,
+          "split": split, "resolution": data_config.resolution,
+          "channels": data_config.channels,
+          "resize_method": data_config.resize_method,
+          "num_real": num_real, "selection_seed": selection_seed,
+          "extractor_kind": extractor.kind,
+          "extractor_sha256": extractor.digest}
+
+
+def cache_path(key: dict, data_dir: str) -> str:
+  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
+  name = (f"{extractors_lib._safe_name(key['dataset'])}-{key['split']}-"
+          f"{key['extractor_kind']}-{key['resolution']}px-n{key['num_real']}-"
+          f"{digest.hexdigest()[:16]}.npz")
+  return os.path.join(data_dir, REFERENCE_DIR, name)
+
+
+def load_or_compute(data_config, extractor, extract_batches, *,
+                    split: str, num_real: int, selection_seed: int = 0,
+                    batch_size: int = 500) -> Reference:
+  """The reference features of a split, from the cache or computed.
+
+  `extract_batches(batches)` maps an iterable of float32 image batches in
+  [-1, 1] to ([N, D] features, [N, K] logits) numpy arrays.
+  """
+  data_dir = resolve_data_dir(data_config.data_dir or None)
+  source = data.load_source(data_config.name, split, data_dir)
+  count = min(num_real, len(source.source))
+  key = cache_key(data_config, extractor, split, count, selection_seed)
+  path = cache_path(key, data_dir)
+  cached = _read(path, key)
+  if cached is not None:
+    return Reference(*cached, key=key, path=path, computed=False)
+
+  indices = np.sort(np.random.default_rng(selection_seed).permutation(
+      len(source.source))[:count])
+  reader = BatchReader(source.source, data_config.resolution,
+                       data_config.channels, data_config.resize_method)
+  batches = (reader(indices[i:i + batch_size])["image"]
+             for i in range(0, count, batch_size))
+  features, _ = extract_batches(batches)
+  features = np.asarray(features, np.float32)
+  mu, sigma = feature_statistics(features)
+  _write(path, key, features, mu, sigma)
+  log.info("Reference statistics of %s/%s (%d images, %s) written to %s.",
+           data_config.name, split, count, extractor.name, path)
+  return Reference(features, mu, sigma, key=key, path=path, computed=True)
+
+
+def _read(path: str, key: dict):
+  if not os.path.exists(path):
+    return None
+  try:
+    with np.load(path, allow_pickle=False) as stored:
+      stored_key = json.loads(str(stored["key"]))
+      if stored_key != key:
+        log.warning("Cached reference statistics %s are for another key; "
+                    "recomputing them.", path)
+        return None
+      return stored["features"], stored["mu"], stored["sigma"]
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+          json.JSONDecodeError) as error:
+    log.warning("Cached reference statistics %s cannot be read (%s: %s); "
+                "recomputing them.", path, type(error).__name__, error)
+    return None
+
+
+def _write(path: str, key: dict, features, mu, sigma) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  temporary = f"{path}.tmp{os.getpid()}.npz"
+  np.savez(temporary, key=np.asarray(json.dumps(key, sort_keys=True)),
+           features=features, mu=mu, sigma=sigma)
+  os.replace(temporary, path)
