@@ -26,6 +26,14 @@ def _rows(workdir):
 
 
 def test_two_processes_match_one(tmp_path):
+  """Also evaluation: both processes generate and extract their shards, and
+  the metrics equal one process's."""
+  classifier = str(tmp_path / "classifier")
+  trained = cli("train", "--config=configs/classifier.py:tiny",
+                f"--workdir={classifier}", "--config.train.num_steps=10")
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  evaluation = ["--config.eval.every_steps=10",
+                f"--config.eval.extractor=classifier:{classifier}"]
   workdir = str(tmp_path / "multi")
   env = {**os.environ,
          "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
@@ -35,7 +43,7 @@ def test_two_processes_match_one(tmp_path):
   processes = [subprocess.Popen(
       [sys.executable, "-m", "cnnjax.main", "train", "--multihost",
        f"--config={TINY}", f"--workdir={workdir}",
-       "--config.train.num_steps=10"],
+       "--config.train.num_steps=10", *evaluation],
       cwd=REPO, env={**env, "JAX_PROCESS_ID": str(i)},
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
       for i in range(2)]
@@ -44,9 +52,16 @@ def test_two_processes_match_one(tmp_path):
     assert process.returncode == 0, stderr[-3000:]
   single = str(tmp_path / "single")
   result = cli("train", f"--config={TINY}", f"--workdir={single}",
-               "--config.train.num_steps=10")
+               "--config.train.num_steps=10", *evaluation)
   assert result.returncode == 0, result.stderr[-3000:]
   multi_rows, single_rows = _rows(workdir), _rows(single)
+  (multi_eval,), (single_eval,) = ([r for r in rows if "fid" in r]
+                                    for rows in (multi_rows, single_rows))
+  multi_rows, single_rows = ([r for r in rows if "fid" not in r]
+                             for rows in (multi_rows, single_rows))
+  for key in ("fid", "kid", "precision", "recall", "inception_score"):
+    np.testing.assert_allclose(multi_eval[key], single_eval[key], rtol=1e-3,
+                               atol=1e-6)
   assert [r["step"] for r in multi_rows] == [5, 10]  # one writer, no dupes
   for a, b in zip(multi_rows, single_rows):
     for key in ("d_loss", "g_loss", "real_logit", "fake_logit"):
