@@ -42,6 +42,25 @@ def discriminator(ndf=64, nc=1):
       nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Flatten())
 
 
+def time_steps(step, device, steps: int, warmup: int) -> list[float]:
+  """Seconds of each timed call of `step` (which returns (d_loss, ...)),
+  after `warmup` untimed ones; each waits for its results, as cnnjax bench."""
+  def sync():
+    if device.type == "cuda":
+      torch.cuda.synchronize()
+
+  for _ in range(warmup):
+    step()
+  sync()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    step()[0].item()
+    sync()
+    times.append(time.perf_counter() - start)
+  return times
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--steps", type=int, default=20)
@@ -74,20 +93,7 @@ def main():
     g_opt.step()
     return d_loss, g_loss
 
-  def sync():
-    if device.type == "cuda":
-      torch.cuda.synchronize()
-
-  for _ in range(args.warmup):
-    step()
-  sync()
-  times = []
-  for _ in range(args.steps):
-    start = time.perf_counter()
-    d_loss, g_loss = step()
-    d_loss.item()  # like cnnjax bench, wait for the step's results
-    sync()
-    times.append(time.perf_counter() - start)
+  times = time_steps(step, device, args.steps, args.warmup)
   step_s = statistics.median(times)
   print(json.dumps({
       "framework": f"pytorch {torch.__version__}", "device": str(device),
