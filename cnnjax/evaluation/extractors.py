@@ -111,7 +111,7 @@ def _load_classifier(name: str, workdir: str, dataset: str) -> Extractor:
   if not os.path.exists(os.path.join(workdir, run_lib.CONFIG_FILE)):
     raise UserError(
         f"No trained classifier at {workdir} (feature extractor {name}). "
-        "Train one on the run's dataset once (Fashion-MNIST: about 15 "
+        "Train one on the run's dataset once (Fashion-MNIST: about 25 "
         "minutes on 2 CPU cores):\n  cnnjax train --config "
         f"configs/classifier.py:{dataset} --workdir {workdir}\nor pass "
         "--extractor classifier:<workdir of a trained classifier>.")
