@@ -46,6 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.bn_momentum = 0.9  # PyTorch's momentum=0.1
   config.model.num_classes = 0  # > 0: class-conditional G and D
   config.model.spectral_norm = True  # ResNet D: spectral norm on every layer
+  # What G and D compute in: "float32", or "bfloat16" (parameters, optimizer,
+  # EMA, batch statistics and losses stay float32; for GPUs and TPUs).
+  config.model.compute_dtype = "float32"
 
   config.data = ml_collections.ConfigDict()
   config.data.name = "fashion_mnist"
@@ -226,6 +229,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         f"loss.name={config.loss.name!r} is not one of {sorted(losses.LOSSES)}.")
   for field in ("latent_dim", "base_width"):
     check(config.model[field] > 0, f"model.{field} must be positive.")
+  check(config.model.compute_dtype in models.COMPUTE_DTYPES,
+        f"model.compute_dtype={config.model.compute_dtype!r} must be one of "
+        f"{sorted(models.COMPUTE_DTYPES)}.")
   check(0.0 <= config.model.bn_momentum < 1.0,
         "model.bn_momentum must be in [0, 1).")
   check(config.train.sample_every_steps > 0,

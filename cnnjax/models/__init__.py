@@ -1,5 +1,6 @@
 """Model registry: configs name a family; this maps it to its modules."""
 
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
@@ -9,6 +10,8 @@ GENERATORS = {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
               "resnet": resnet.Generator}
 DISCRIMINATORS = {"dcgan": dcgan.Discriminator, "mlp": mlp.Discriminator,
                   "resnet": resnet.Discriminator}
+# model.compute_dtype -> the `dtype` models compute in (None: float32 as is).
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 # Families whose G and D take class labels (model.num_classes > 0), and
 # whose D takes a `spectral_norm` switch.
 CONDITIONAL = {"resnet"}
@@ -22,7 +25,8 @@ def build(config: ml_collections.ConfigDict, seed: int):
   common = dict(base_width=config.model.base_width,
                 resolution=config.data.resolution,
                 channels=config.data.channels,
-                bn_momentum=config.model.bn_momentum)
+                bn_momentum=config.model.bn_momentum,
+                dtype=COMPUTE_DTYPES[config.model.compute_dtype])
   g_options, d_options = {}, {}
   if name in CONDITIONAL:
     g_options["num_classes"] = d_options["num_classes"] = (

@@ -26,20 +26,21 @@ class Generator(nnx.Module):
   """z -> image in [-1, 1] of shape (resolution, resolution, channels)."""
 
   def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
-               channels: int, bn_momentum: float, rngs: nnx.Rngs):
+               channels: int, bn_momentum: float, rngs: nnx.Rngs,
+               dtype=None):
     widths = _widths(base_width, resolution)
     _, self.start = STAGES[resolution]
     self.start_width = widths[0]
     # A 4x4 "valid" transposed convolution of a 1x1 input is a dense layer.
     self.project = nnx.Linear(latent_dim, self.start**2 * widths[0],
                               use_bias=False, kernel_init=layers.dcgan_init,
-                              rngs=rngs)
-    self.project_norm = layers.batch_norm(widths[0], bn_momentum, rngs)
-    self.ups = nnx.List([layers.up_conv(a, b, rngs)
+                              dtype=dtype, rngs=rngs)
+    self.project_norm = layers.batch_norm(widths[0], bn_momentum, rngs, dtype)
+    self.ups = nnx.List([layers.up_conv(a, b, rngs, dtype)
                          for a, b in zip(widths[:-1], widths[1:])])
-    self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs)
+    self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs, dtype)
                            for b in widths[1:]])
-    self.to_image = layers.up_conv(widths[-1], channels, rngs)
+    self.to_image = layers.up_conv(widths[-1], channels, rngs, dtype)
 
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -49,24 +50,25 @@ class Generator(nnx.Module):
     x = nnx.relu(self.project_norm(x, use_running_average=not train))
     for up, norm in zip(self.ups, self.norms):
       x = nnx.relu(norm(up(x), use_running_average=not train))
-    return jnp.tanh(self.to_image(x))
+    return layers.output(jnp.tanh(self.to_image(x)))
 
 
 class Discriminator(nnx.Module):
   """image -> one logit per image."""
 
   def __init__(self, *, base_width: int, resolution: int, channels: int,
-               bn_momentum: float, rngs: nnx.Rngs):
+               bn_momentum: float, rngs: nnx.Rngs, dtype=None):
     widths = _widths(base_width, resolution)[::-1]  # g, 2g, 4g at 32
     _, end = STAGES[resolution]
-    self.from_image = layers.down_conv(channels, widths[0], rngs)
-    self.downs = nnx.List([layers.down_conv(a, b, rngs)
+    self.from_image = layers.down_conv(channels, widths[0], rngs, dtype)
+    self.downs = nnx.List([layers.down_conv(a, b, rngs, dtype)
                            for a, b in zip(widths[:-1], widths[1:])])
-    self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs)
+    self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs, dtype)
                            for b in widths[1:]])
     # The final 4x4 "valid" convolution to one channel is a dense layer.
     self.to_logit = nnx.Linear(end * end * widths[-1], 1, use_bias=False,
-                               kernel_init=layers.dcgan_init, rngs=rngs)
+                               kernel_init=layers.dcgan_init, dtype=dtype,
+                               rngs=rngs)
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -74,4 +76,4 @@ class Discriminator(nnx.Module):
     x = layers.leaky_relu(self.from_image(x))
     for down, norm in zip(self.downs, self.norms):
       x = layers.leaky_relu(norm(down(x), use_running_average=not train))
-    return self.to_logit(x.reshape(x.shape[0], -1))[:, 0]
+    return layers.output(self.to_logit(x.reshape(x.shape[0], -1))[:, 0])

@@ -1,6 +1,13 @@
-"""Layers shared by the generators and discriminators."""
+"""Layers shared by the generators and discriminators.
+
+Every model takes `dtype`, the dtype it computes in (None: float32).
+Parameters stay float32 (`param_dtype`); with dtype=bfloat16 each layer
+casts its input and weights to bfloat16, as Flax layers do, and models
+return float32 (`output`).
+"""
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from cnnjax.models.upconv import UpConv
@@ -13,20 +20,32 @@ def leaky_relu(x: jax.Array) -> jax.Array:
   return nnx.leaky_relu(x, negative_slope=0.2)
 
 
-def batch_norm(features: int, momentum: float, rngs: nnx.Rngs) -> nnx.BatchNorm:
+def batch_norm(features: int, momentum: float, rngs: nnx.Rngs,
+               dtype=None) -> nnx.BatchNorm:
   # Flax's momentum is the weight of the old running average: PyTorch's
-  # momentum=0.1 is flax's 0.9.
-  return nnx.BatchNorm(features, momentum=momentum, epsilon=1e-5, rngs=rngs)
+  # momentum=0.1 is flax's 0.9. Statistics are reduced in float32 whatever
+  # the compute dtype.
+  return nnx.BatchNorm(features, momentum=momentum, epsilon=1e-5, dtype=dtype,
+                       rngs=rngs)
 
 
-def up_conv(in_features: int, out_features: int, rngs: nnx.Rngs) -> UpConv:
+def up_conv(in_features: int, out_features: int, rngs: nnx.Rngs,
+            dtype=None) -> UpConv:
   """4x4 stride-2 transposed convolution that doubles the spatial size."""
-  return UpConv(in_features, out_features, kernel_init=dcgan_init, rngs=rngs)
+  return UpConv(in_features, out_features, kernel_init=dcgan_init,
+                dtype=dtype, rngs=rngs)
 
 
-def down_conv(in_features: int, out_features: int, rngs: nnx.Rngs) -> nnx.Conv:
+def down_conv(in_features: int, out_features: int, rngs: nnx.Rngs,
+              dtype=None) -> nnx.Conv:
   """4x4 stride-2 convolution that halves the spatial size (PyTorch's p=1)."""
   return nnx.Conv(
       in_features, out_features, kernel_size=(4, 4), strides=(2, 2),
       padding=((1, 1), (1, 1)), use_bias=False, kernel_init=dcgan_init,
-      rngs=rngs)
+      dtype=dtype, rngs=rngs)
+
+
+def output(x: jax.Array) -> jax.Array:
+  """A model's output (image or logit) in float32, whatever it computed in:
+  losses, penalties, augmentation and EMA stay in full precision."""
+  return x.astype(jnp.float32)

@@ -11,14 +11,15 @@ class Generator(nnx.Module):
   """z -> image in [-1, 1] through dense layers with LeakyReLU(0.2)."""
 
   def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
-               channels: int, bn_momentum: float, rngs: nnx.Rngs):
+               channels: int, bn_momentum: float, rngs: nnx.Rngs,
+               dtype=None):
     del bn_momentum  # the seed's MLP has no normalisation
     widths = [latent_dim, base_width, 2 * base_width, 4 * base_width]
-    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+    self.hidden = nnx.List([nnx.Linear(a, b, dtype=dtype, rngs=rngs)
                             for a, b in zip(widths[:-1], widths[1:])])
     self.shape = (resolution, resolution, channels)
     self.to_image = nnx.Linear(widths[-1], resolution * resolution * channels,
-                               rngs=rngs)
+                               dtype=dtype, rngs=rngs)
 
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -26,20 +27,21 @@ class Generator(nnx.Module):
     x = z
     for dense in self.hidden:
       x = layers.leaky_relu(dense(x))
-    return jnp.tanh(self.to_image(x)).reshape(z.shape[0], *self.shape)
+    return layers.output(jnp.tanh(self.to_image(x))).reshape(z.shape[0],
+                                                             *self.shape)
 
 
 class Discriminator(nnx.Module):
   """image -> logit through dense layers 4w-2w-w with LeakyReLU(0.2)."""
 
   def __init__(self, *, base_width: int, resolution: int, channels: int,
-               bn_momentum: float, rngs: nnx.Rngs):
+               bn_momentum: float, rngs: nnx.Rngs, dtype=None):
     del bn_momentum
     widths = [resolution * resolution * channels, 4 * base_width,
               2 * base_width, base_width]
-    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+    self.hidden = nnx.List([nnx.Linear(a, b, dtype=dtype, rngs=rngs)
                             for a, b in zip(widths[:-1], widths[1:])])
-    self.to_logit = nnx.Linear(widths[-1], 1, rngs=rngs)
+    self.to_logit = nnx.Linear(widths[-1], 1, dtype=dtype, rngs=rngs)
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -47,4 +49,4 @@ class Discriminator(nnx.Module):
     x = x.reshape(x.shape[0], -1)
     for dense in self.hidden:
       x = layers.leaky_relu(dense(x))
-    return self.to_logit(x)[:, 0]
+    return layers.output(self.to_logit(x)[:, 0])

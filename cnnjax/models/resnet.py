@@ -46,10 +46,10 @@ plain_init = nnx.initializers.xavier_uniform()
 
 
 def _conv(in_features: int, out_features: int, size: int, init,
-          rngs: nnx.Rngs) -> nnx.Conv:
+          rngs: nnx.Rngs, dtype=None) -> nnx.Conv:
   """size x size convolution, stride 1, same padding, with bias."""
   return nnx.Conv(in_features, out_features, kernel_size=(size, size),
-                  padding="SAME", kernel_init=init, rngs=rngs)
+                  padding="SAME", kernel_init=init, dtype=dtype, rngs=rngs)
 
 
 def upsample(x: jax.Array) -> jax.Array:
@@ -76,9 +76,9 @@ class ClassEmbed(nnx.Embed):
   """
 
   def __call__(self, labels: jax.Array) -> jax.Array:
-    one_hot = jax.nn.one_hot(labels, self.num_embeddings,
-                             dtype=self.embedding.dtype)
-    return one_hot @ self.embedding[...]
+    dtype = self.dtype or self.embedding.dtype
+    one_hot = jax.nn.one_hot(labels, self.num_embeddings, dtype=dtype)
+    return one_hot @ self.embedding[...].astype(dtype)
 
 
 def _check_labels(labels: jax.Array | None, num_classes: int) -> None:
@@ -96,16 +96,17 @@ class ConditionalBatchNorm(nnx.Module):
   """
 
   def __init__(self, features: int, *, momentum: float, num_classes: int,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, dtype=None):
     self.conditional = num_classes > 0
     if not self.conditional:
-      self.norm = layers.batch_norm(features, momentum, rngs)
+      self.norm = layers.batch_norm(features, momentum, rngs, dtype)
       return
     self.norm = nnx.BatchNorm(features, momentum=momentum, epsilon=1e-5,
-                              use_scale=False, use_bias=False, rngs=rngs)
-    self.gain = ClassEmbed(num_classes, features,
+                              use_scale=False, use_bias=False, dtype=dtype,
+                              rngs=rngs)
+    self.gain = ClassEmbed(num_classes, features, dtype=dtype,
                            embedding_init=nnx.initializers.ones, rngs=rngs)
-    self.bias = ClassEmbed(num_classes, features,
+    self.bias = ClassEmbed(num_classes, features, dtype=dtype,
                            embedding_init=nnx.initializers.zeros, rngs=rngs)
 
   def __call__(self, x: jax.Array, labels: jax.Array | None,
@@ -122,14 +123,17 @@ class UpBlock(nnx.Module):
   """Residual block that doubles the spatial size."""
 
   def __init__(self, in_features: int, out_features: int, *,
-               bn_momentum: float, num_classes: int, rngs: nnx.Rngs):
+               bn_momentum: float, num_classes: int, rngs: nnx.Rngs,
+               dtype=None):
     norm = lambda f: ConditionalBatchNorm(f, momentum=bn_momentum,
-                                          num_classes=num_classes, rngs=rngs)
+                                          num_classes=num_classes, rngs=rngs,
+                                          dtype=dtype)
+    conv = lambda a, b, size, init: _conv(a, b, size, init, rngs, dtype)
     self.norm1 = norm(in_features)
-    self.conv1 = _conv(in_features, out_features, 3, residual_init, rngs)
+    self.conv1 = conv(in_features, out_features, 3, residual_init)
     self.norm2 = norm(out_features)
-    self.conv2 = _conv(out_features, out_features, 3, residual_init, rngs)
-    self.shortcut = _conv(in_features, out_features, 1, plain_init, rngs)
+    self.conv2 = conv(out_features, out_features, 3, residual_init)
+    self.shortcut = conv(in_features, out_features, 1, plain_init)
 
   def __call__(self, x: jax.Array, labels: jax.Array | None,
                train: bool) -> jax.Array:
@@ -147,19 +151,21 @@ class Generator(nnx.Module):
 
   def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
                channels: int, bn_momentum: float, num_classes: int = 0,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, dtype=None):
     self.start, units = GENERATOR_PLAN[resolution]
     widths = [base_width * unit for unit in units]
     self.num_classes = num_classes
     self.start_width = widths[0]
     self.project = nnx.Linear(latent_dim, self.start**2 * widths[0],
-                              kernel_init=plain_init, rngs=rngs)
+                              kernel_init=plain_init, dtype=dtype, rngs=rngs)
     self.blocks = nnx.List([
         UpBlock(a, b, bn_momentum=bn_momentum, num_classes=num_classes,
-                rngs=rngs) for a, b in zip(widths[:-1], widths[1:])])
+                rngs=rngs, dtype=dtype)
+        for a, b in zip(widths[:-1], widths[1:])])
     self.final_norm = ConditionalBatchNorm(widths[-1], momentum=bn_momentum,
-                                           num_classes=num_classes, rngs=rngs)
-    self.to_image = _conv(widths[-1], channels, 3, plain_init, rngs)
+                                           num_classes=num_classes, rngs=rngs,
+                                           dtype=dtype)
+    self.to_image = _conv(widths[-1], channels, 3, plain_init, rngs, dtype)
 
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -169,18 +175,19 @@ class Generator(nnx.Module):
     for block in self.blocks:
       x = block(x, labels, train)
     x = nnx.relu(self.final_norm(x, labels, train))
-    return jnp.tanh(self.to_image(x))
+    return layers.output(jnp.tanh(self.to_image(x)))
 
 
 class FirstBlock(nnx.Module):
   """The discriminator's "optimized" first block: no ReLU on the image."""
 
   def __init__(self, in_features: int, out_features: int, *,
-               spectral_norm: bool, rngs: nnx.Rngs):
+               spectral_norm: bool, rngs: nnx.Rngs, dtype=None):
     sn = lambda layer: maybe_spectral_norm(layer, spectral_norm, rngs=rngs)
-    self.conv1 = sn(_conv(in_features, out_features, 3, residual_init, rngs))
-    self.conv2 = sn(_conv(out_features, out_features, 3, residual_init, rngs))
-    self.shortcut = sn(_conv(in_features, out_features, 1, plain_init, rngs))
+    conv = lambda a, b, size, init: sn(_conv(a, b, size, init, rngs, dtype))
+    self.conv1 = conv(in_features, out_features, 3, residual_init)
+    self.conv2 = conv(out_features, out_features, 3, residual_init)
+    self.shortcut = conv(in_features, out_features, 1, plain_init)
 
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = nnx.relu(apply(self.conv1, x, train=train))
@@ -192,15 +199,16 @@ class DownBlock(nnx.Module):
   """Pre-activation residual block that may halve the spatial size."""
 
   def __init__(self, in_features: int, out_features: int, *, downsample: bool,
-               spectral_norm: bool, rngs: nnx.Rngs):
+               spectral_norm: bool, rngs: nnx.Rngs, dtype=None):
     sn = lambda layer: maybe_spectral_norm(layer, spectral_norm, rngs=rngs)
+    conv = lambda a, b, size, init: sn(_conv(a, b, size, init, rngs, dtype))
     self.downsample = downsample
-    self.conv1 = sn(_conv(in_features, out_features, 3, residual_init, rngs))
-    self.conv2 = sn(_conv(out_features, out_features, 3, residual_init, rngs))
+    self.conv1 = conv(in_features, out_features, 3, residual_init)
+    self.conv2 = conv(out_features, out_features, 3, residual_init)
     keeps_shape = not downsample and in_features == out_features
     # None: the identity shortcut (one assignment: nnx fixes data vs static).
-    self.shortcut = None if keeps_shape else sn(
-        _conv(in_features, out_features, 1, plain_init, rngs))
+    self.shortcut = None if keeps_shape else conv(in_features, out_features,
+                                                  1, plain_init)
 
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = apply(self.conv1, nnx.relu(x), train=train)
@@ -219,22 +227,23 @@ class Discriminator(nnx.Module):
 
   def __init__(self, *, base_width: int, resolution: int, channels: int,
                bn_momentum: float, num_classes: int = 0,
-               spectral_norm: bool = True, rngs: nnx.Rngs):
+               spectral_norm: bool = True, rngs: nnx.Rngs, dtype=None):
     del bn_momentum  # no batch norm in D: SN bounds its Lipschitz constant
     sn = lambda layer: maybe_spectral_norm(layer, spectral_norm, rngs=rngs)
     self.num_classes = num_classes
     self.first = FirstBlock(channels, base_width, spectral_norm=spectral_norm,
-                            rngs=rngs)
+                            rngs=rngs, dtype=dtype)
     blocks, width = [], base_width
     for unit, downsample in DISCRIMINATOR_PLAN[resolution]:
       blocks.append(DownBlock(width, base_width * unit, downsample=downsample,
-                              spectral_norm=spectral_norm, rngs=rngs))
+                              spectral_norm=spectral_norm, rngs=rngs,
+                              dtype=dtype))
       width = base_width * unit
     self.blocks = nnx.List(blocks)
     self.to_logit = sn(nnx.Linear(width, 1, kernel_init=plain_init,
-                                  rngs=rngs))
+                                  dtype=dtype, rngs=rngs))
     self.embed = sn(ClassEmbed(num_classes, width, embedding_init=plain_init,
-                               rngs=rngs)) if num_classes else None
+                               dtype=dtype, rngs=rngs)) if num_classes else None
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -248,4 +257,4 @@ class Discriminator(nnx.Module):
     if self.embed is not None:
       logits = logits + jnp.sum(apply(self.embed, labels, train=train) * h,
                                 axis=1)
-    return logits
+    return layers.output(logits)

@@ -65,9 +65,14 @@ class UpConv(nnx.Module):
   """
 
   def __init__(self, in_features: int, out_features: int, *,
-               kernel_init=nnx.initializers.normal(0.02), rngs: nnx.Rngs):
+               kernel_init=nnx.initializers.normal(0.02), dtype=None,
+               rngs: nnx.Rngs):
+    self.dtype = dtype  # compute dtype; None keeps the input's
     self.kernel = nnx.Param(
         kernel_init(rngs.params(), (4, 4, out_features, in_features)))
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return transposed_conv(x, self.kernel[...])
+    kernel = self.kernel[...]
+    if self.dtype is not None:
+      x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    return transposed_conv(x, kernel)
