@@ -156,6 +156,10 @@ class BestCheckpoint:
   def __init__(self, workdir: str):
     self.workdir = os.path.abspath(workdir)
     self.record_path = os.path.join(self.workdir, BEST_DIR, BEST_FILE)
+    # Read once: afterwards every process decides from the same FIDs in
+    # memory (only process 0 writes the file), so all of them join or skip
+    # each collective save together.
+    self._record = self.record()
 
   def record(self) -> dict | None:
     try:
@@ -166,7 +170,7 @@ class BestCheckpoint:
 
   def update(self, step: int, state, fid: float, extractor: str) -> bool:
     """Saves `state` when its FID beats the record; returns whether it did."""
-    record = self.record()
+    record = self._record
     if record is not None and record.get("extractor") != extractor:
       log.warning("The best checkpoint (step %s) was chosen with %s; FIDs of "
                   "%s start a new record.", record.get("step"),
@@ -185,10 +189,11 @@ class BestCheckpoint:
         checkpointer.wait()
     finally:
       checkpointer.close()
+    self._record = {"step": step, "fid": fid, "extractor": extractor}
     if jax.process_index() == 0:
       temporary = self.record_path + ".tmp"
       with open(temporary, "w") as f:
-        json.dump({"step": step, "fid": fid, "extractor": extractor}, f)
+        json.dump(self._record, f)
       os.replace(temporary, self.record_path)
     log.info("Step %d is the best so far (FID %.3f); saved to %s.", step, fid,
              os.path.dirname(self.record_path))

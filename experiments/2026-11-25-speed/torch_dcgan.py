@@ -42,9 +42,17 @@ def discriminator(ndf=64, nc=1):
       nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Flatten())
 
 
-def time_steps(step, device, steps: int, warmup: int) -> list[float]:
+def time_steps(step, device, steps: int, warmup: int,
+               bf16: bool = False) -> list[float]:
   """Seconds of each timed call of `step` (which returns (d_loss, ...)),
-  after `warmup` untimed ones; each waits for its results, as cnnjax bench."""
+  after `warmup` untimed ones; each waits for its results, as cnnjax bench.
+  With `bf16`, the step runs under bfloat16 autocast."""
+  plain_step = step
+
+  def step():
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+      return plain_step()
+
   def sync():
     if device.type == "cuda":
       torch.cuda.synchronize()
@@ -68,6 +76,8 @@ def main():
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--device", default="cpu")
+  parser.add_argument("--bf16", action="store_true",
+                      help="bfloat16 autocast (like model.compute_dtype)")
   args = parser.parse_args()
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
@@ -93,10 +103,11 @@ def main():
     g_opt.step()
     return d_loss, g_loss
 
-  times = time_steps(step, device, args.steps, args.warmup)
+  times = time_steps(step, device, args.steps, args.warmup, args.bf16)
   step_s = statistics.median(times)
   print(json.dumps({
       "framework": f"pytorch {torch.__version__}", "device": str(device),
+      "compute": "bfloat16 autocast" if args.bf16 else "float32",
       "threads": torch.get_num_threads(), "batch_size": args.batch,
       "images_per_sec": args.batch / step_s, "step_ms": 1000 * step_s,
       "step_ms_min": 1000 * min(times), "steps": args.steps}))

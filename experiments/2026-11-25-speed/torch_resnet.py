@@ -124,6 +124,8 @@ def main():
   parser.add_argument("--batch", type=int, default=64)
   parser.add_argument("--threads", type=int, default=2)
   parser.add_argument("--device", default="cpu")
+  parser.add_argument("--bf16", action="store_true",
+                      help="bfloat16 autocast (like model.compute_dtype)")
   args = parser.parse_args()
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
@@ -164,10 +166,12 @@ def main():
         torch._foreach_lerp_(ema, list(g.parameters()), 1 - 0.999)
     return d_loss, g_loss
 
-  step_s = statistics.median(time_steps(step, device, args.steps, args.warmup))
+  step_s = statistics.median(time_steps(step, device, args.steps, args.warmup,
+                                        args.bf16))
   print(json.dumps({
       "framework": f"pytorch {torch.__version__}", "family": args.family,
       "device": str(device), "threads": torch.get_num_threads(),
+      "compute": "bfloat16 autocast" if args.bf16 else "float32",
       "width": args.width, "n_critic": args.n_critic,
       "batch_size": args.batch,
       # Generator steps x batch per second, as `cnnjax bench` counts them.
