@@ -99,6 +99,8 @@ def main(argv: list[str]) -> None:
     _fail(f"expected one command of {', '.join(COMMANDS)}; got "
           f"{' '.join(argv[1:]) or 'none'}.\n{USAGE}")
   command = argv[1]
+  from cnnjax.utils import compile_cache
+  compile_cache.enable()
   try:
     if FLAGS.multihost:
       from cnnjax.utils import distributed
