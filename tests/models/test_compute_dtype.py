@@ -3,6 +3,7 @@ promotion back to float32), while parameters, buffers, outputs and the
 whole train state stay float32, and the outputs stay close to float32's."""
 
 import jax
+import jax.extend  # noqa: F401  (jax.extend.core.jaxprs_in_params)
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_convolutions_and_matmuls_really_run_in_bfloat16(name):
             name == "dot_general" and operand.ndim >= 2 and
             operand.shape[0] == 5):
           found.append((name, operand.dtype))
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
           visit(sub)
 
     visit(jax.make_jaxpr(fn)(*args).jaxpr)
