@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from tests.conftest import REPO
 
 PROBE = """
 import json, jax, jax.numpy as jnp
