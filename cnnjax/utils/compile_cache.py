@@ -1,6 +1,6 @@
 """JAX's persistent compilation cache, on for every `cnnjax` command.
 
-XLA compiles a ResNet family's train step in 10-40 s on a 2-core CPU, and a
+XLA compiles a ResNet family's train step in 5-14 s on a 2-core CPU, and a
 researcher pays that on every launch, every resume after a preemption and
 every `eval`. JAX can keep compiled executables on disk, keyed by the
 program, its shapes and shardings, the devices, XLA flags and the jax/jaxlib
