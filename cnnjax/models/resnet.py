@@ -12,6 +12,13 @@ to one logit. With num_classes > 0 it is a projection discriminator (Miyato &
 Koyama 2018): logit += <embed(y), h>. Spectral norm wraps every conv, dense
 and embedding when `spectral_norm`; there is no batch norm.
 
+The up-sampling conv of each G block (upsample, then 3x3 conv) and the
+down-sampling conv of each D block (3x3 conv, then 2x2 average pool) are the
+same maps as 4x4 stride-2 transposed/strided convolutions with kernels built
+from the 3x3 ones, and are computed as such (`upsample_then_conv`,
+`conv_then_pool`): 16/36 of the multiply-adds and `stride2`'s fast
+gradients. The parameters, and so the checkpoints, are SNGAN's 3x3 kernels.
+
 Widths (g = base_width):
   28 px: G 7x7, g -> g -> g (2 up-blocks);   D g (14) g (7) g g.
   32 px: G 4x4, g -> g -> g -> g (3 blocks); D g (16) g (8) g g.
@@ -25,8 +32,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from cnnjax.models import layers
-from cnnjax.models.spectral_norm import apply, maybe_spectral_norm
+from cnnjax.models import layers, stride2
+from cnnjax.models.spectral_norm import (SpectralNorm, apply,
+                                         maybe_spectral_norm)
 
 # resolution -> (starting size, generator widths coarse to fine in units of g)
 GENERATOR_PLAN = {28: (7, (1, 1, 1)), 32: (4, (1, 1, 1, 1)),
@@ -64,6 +72,55 @@ def avg_pool(x: jax.Array) -> jax.Array:
   sharded over explicit mesh axes need their output sharding spelled out.
   """
   return nnx.avg_pool(x, window_shape=(2, 2), strides=(2, 2))
+
+
+def _shift_sum(kernel: jax.Array) -> jax.Array:
+  """3x3 HWIO kernel -> 4x4: the sum of its four placements in a 4x4 window."""
+  return sum(jnp.pad(kernel, ((a, 1 - a), (b, 1 - b), (0, 0), (0, 0)))
+             for a in (0, 1) for b in (0, 1))
+
+
+def _weights(layer: nnx.Module, train: bool):
+  """(kernel, bias, dtype) of a 3x3 nnx.Conv, spectrally normalised if wrapped
+  (advancing its power iteration when training, as calling it would)."""
+  if isinstance(layer, SpectralNorm):
+    return (layer.normalized_weight(update_stats=train), layer.layer.bias[...],
+            layer.layer.dtype)
+  return layer.kernel[...], layer.bias[...], layer.dtype
+
+
+def _cast(dtype, *arrays):
+  return arrays if dtype is None else tuple(a.astype(dtype) for a in arrays)
+
+
+def conv_then_pool(layer: nnx.Module, x: jax.Array, train: bool) -> jax.Array:
+  """avg_pool(conv3x3(x)), computed as one 4x4 stride-2 convolution.
+
+  Averaging the four 2x2 positions of a 3x3 kernel's outputs is convolving
+  with the 4x4 kernel that averages its four placements: the same map (and
+  the same gradients) at 16/36 of the multiply-adds, with `stride2`'s fast
+  input gradient. The parameters stay the 3x3 conv's.
+  """
+  kernel, bias, dtype = _weights(layer, train)
+  x, kernel, bias = _cast(dtype, x, _shift_sum(kernel) / 4, bias)
+  if x.shape[1] % 2 or x.shape[2] % 2:  # the same map; XLA's gradients
+    return stride2.xla_strided_conv(x, kernel) + bias
+  return stride2.strided_conv(x, kernel) + bias
+
+
+def upsample_then_conv(layer: nnx.Module, x: jax.Array) -> jax.Array:
+  """conv3x3(upsample(x)), computed as one 4x4 stride-2 transposed conv.
+
+  Each input pixel of a nearest-upsampled image covers a 2x2 block, so every
+  output reads a 2x2 neighbourhood of x with summed taps: a transposed
+  convolution whose kernel sums the four placements of the flipped 3x3
+  kernel. The same map at 16/36 of the multiply-adds.
+  """
+  kernel, bias, dtype = _weights(layer, train=False)
+  # transposed_conv takes the strided conv's kernel: in/out swapped.
+  kernel = _shift_sum(kernel[::-1, ::-1]).transpose(0, 1, 3, 2)
+  x, kernel, bias = _cast(dtype, x, kernel, bias)
+  return stride2.transposed_conv(x, kernel) + bias
 
 
 class ClassEmbed(nnx.Embed):
@@ -138,7 +195,7 @@ class UpBlock(nnx.Module):
   def __call__(self, x: jax.Array, labels: jax.Array | None,
                train: bool) -> jax.Array:
     h = nnx.relu(self.norm1(x, labels, train))
-    h = self.conv1(upsample(h))
+    h = upsample_then_conv(self.conv1, h)  # = self.conv1(upsample(h))
     h = nnx.relu(self.norm2(h, labels, train))
     h = self.conv2(h)
     # A 1x1 conv commutes with nearest upsampling: convolving first is the
@@ -191,7 +248,7 @@ class FirstBlock(nnx.Module):
 
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = nnx.relu(apply(self.conv1, x, train=train))
-    h = avg_pool(apply(self.conv2, h, train=train))
+    h = conv_then_pool(self.conv2, h, train)  # = avg_pool(conv2(h))
     return h + apply(self.shortcut, avg_pool(x), train=train)
 
 
@@ -212,11 +269,13 @@ class DownBlock(nnx.Module):
 
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = apply(self.conv1, nnx.relu(x), train=train)
-    h = apply(self.conv2, nnx.relu(h), train=train)
     if self.downsample:
+      h = conv_then_pool(self.conv2, nnx.relu(h), train)
       # A 1x1 conv commutes with average pooling: pooling first is the same
       # map as SNGAN's conv-then-pool at a quarter of the cost.
-      h, x = avg_pool(h), avg_pool(x)
+      x = avg_pool(x)
+    else:
+      h = apply(self.conv2, nnx.relu(h), train=train)
     if self.shortcut is not None:
       x = apply(self.shortcut, x, train=train)
     return h + x
