@@ -66,7 +66,8 @@ def _blocked_strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   n, h, w, c = x.shape
   x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
   x = _reshape(x, (n, h // 2 + 1, 2, w // 2 + 1, 2, c))
-  x = _reshape(x.transpose(0, 1, 3, 2, 4, 5), (n, h // 2 + 1, w // 2 + 1, 4 * c))
+  x = _reshape(x.transpose(0, 1, 3, 2, 4, 5),
+               (n, h // 2 + 1, w // 2 + 1, 4 * c))
   o = kernel.shape[3]
   kernel = kernel.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
   return lax.conv_general_dilated(x, kernel.reshape(2, 2, 4 * c, o), (1, 1),
