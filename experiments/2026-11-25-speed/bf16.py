@@ -5,24 +5,13 @@ patches + one matmul, in float32 and bfloat16 (forward + both gradients).
   .venv/bin/python experiments/2026-11-25-speed/bf16.py
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
+from timing import median_ms  # this folder's helper
 
 DN = ("NHWC", "HWIO", "NHWC")
 
-
-def median_ms(f, *args, repeats=11):
-  jax.block_until_ready(f(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times))
 
 
 def xla_conv(x, w):

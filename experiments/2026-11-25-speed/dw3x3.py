@@ -7,12 +7,11 @@ Prints, per layer shape, the forward time and each formulation's median time
 and its largest error relative to XLA's float32 gradient.
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from timing import median_ms  # this folder's helper
 
 DN = ("NHWC", "HWIO", "NHWC")
 SHAPES = [(64, 32, 32, 32, 32), (64, 32, 32, 64, 64), (64, 16, 16, 128, 128)]
@@ -85,15 +84,6 @@ FORMS = dict(autodiff=dw_autodiff, shift_dot=dw_shift_dot,
              channel_major=dw_channel_major, chunked=dw_chunked,
              rowconv=dw_rowconv, im2col=dw_im2col)
 
-
-def median_ms(f, *args, n=10):
-  jax.block_until_ready(f(*args))
-  times = []
-  for _ in range(n):
-    start = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    times.append(time.perf_counter() - start)
-  return 1000 * float(np.median(times))
 
 
 def main(shapes=SHAPES):

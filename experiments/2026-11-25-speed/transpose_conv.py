@@ -8,12 +8,10 @@ Prints, per shape, the median time of each and the largest difference
 relative to XLA's.
 """
 
-import time
-
 import jax
-import numpy as np
 
 from cnnjax.models import stride2
+from timing import median_ms  # this folder's helper
 
 # (batch, spatial size of the strided conv's input, its in, out channels)
 SHAPES = [(128, 16, 64, 128), (128, 8, 128, 256), (64, 16, 64, 128),
@@ -22,15 +20,6 @@ SHAPES = [(128, 16, 64, 128), (128, 8, 128, 256), (64, 16, 64, 128),
           (64, 8, 32, 32), (128, 32, 128, 128), (64, 32, 128, 128),
           (64, 16, 128, 128)]
 
-
-def median_ms(f, *args, repeats=11):
-  jax.block_until_ready(f(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    times.append(time.perf_counter() - start)
-  return 1e3 * float(np.median(times))
 
 
 def main():
