@@ -96,30 +96,24 @@ def _xla_kernel_gradient(x: jax.Array, dy: jax.Array) -> jax.Array:
   return result
 
 
-# The three VJPs all follow from <y, C(w) x> = <C(w)^T y, x>
-# = <w, kernel_gradient(x, y)>.
+def _bilinear(primal, backward):
+  """`primal(a, b)` as a custom-VJP function whose VJP is backward(a, b, g).
+
+  All three functions below are bilinear, so their residuals are just their
+  two arguments.
+  """
+  function = jax.custom_vjp(primal)
+  function.defvjp(lambda a, b: (primal(a, b), (a, b)),
+                  lambda residuals, g: backward(*residuals, g))
+  return function
 
 
-@jax.custom_vjp
-def strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def _strided(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """Halves the (even) spatial size of x (NHWC); `kernel` is 4x4 HWIO."""
   return xla_strided_conv(x, kernel)
 
 
-def _strided_forward(x, kernel):
-  return xla_strided_conv(x, kernel), (x, kernel)
-
-
-def _strided_backward(residuals, dy):
-  x, kernel = residuals
-  return transposed_conv(dy, kernel), kernel_gradient(x, dy)
-
-
-strided_conv.defvjp(_strided_forward, _strided_backward)
-
-
-@jax.custom_vjp
-def transposed_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def _transposed(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """Doubles the spatial size of x (NHWC).
 
   `kernel` is (4, 4, out_features, in_features): the HWIO kernel of the
@@ -128,34 +122,19 @@ def transposed_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return _fast_transpose(x, kernel)
 
 
-def _transposed_forward(x, kernel):
-  return _fast_transpose(x, kernel), (x, kernel)
-
-
-def _transposed_backward(residuals, dy):
-  x, kernel = residuals
-  return strided_conv(dy, kernel), kernel_gradient(dy, x)
-
-
-transposed_conv.defvjp(_transposed_forward, _transposed_backward)
-
-
-@jax.custom_vjp
-def kernel_gradient(x: jax.Array, dy: jax.Array) -> jax.Array:
+def _kernel_gradient(x: jax.Array, dy: jax.Array) -> jax.Array:
   """d<dy, strided_conv(x, w)>/dw: the strided conv's weight gradient."""
   return _xla_kernel_gradient(x, dy)
 
 
-def _kernel_gradient_forward(x, dy):
-  return _xla_kernel_gradient(x, dy), (x, dy)
-
-
-def _kernel_gradient_backward(residuals, dkernel):
-  x, dy = residuals
-  return transposed_conv(dy, dkernel), strided_conv(x, dkernel)
-
-
-kernel_gradient.defvjp(_kernel_gradient_forward, _kernel_gradient_backward)
+# Each VJP follows from <y, C(w) x> = <C(w)^T y, x> = <w, kernel_gradient(x, y)>
+# and is written with the other two functions (names resolved at call time).
+strided_conv = _bilinear(_strided, lambda x, kernel, dy: (
+    transposed_conv(dy, kernel), kernel_gradient(x, dy)))
+transposed_conv = _bilinear(_transposed, lambda x, kernel, dy: (
+    strided_conv(dy, kernel), kernel_gradient(dy, x)))
+kernel_gradient = _bilinear(_kernel_gradient, lambda x, dy, dkernel: (
+    transposed_conv(dy, dkernel), strided_conv(x, dkernel)))
 
 
 class UpConv(nnx.Module):
