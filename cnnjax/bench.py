@@ -10,10 +10,13 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from cnnjax import config as config_lib
 from cnnjax import data
+from cnnjax import models
 from cnnjax.train import state as state_lib
 from cnnjax.train import step as step_lib
 from cnnjax.train import tasks
@@ -29,6 +32,27 @@ def _synthetic_batch(config, mesh):
   sharding = step_lib.batch_sharding(mesh)
   return {"image": jax.device_put(images.astype(np.float32), sharding),
           "label": jax.device_put(labels.astype(np.int32), sharding)}
+
+
+def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
+  """GFLOP/s of one square matmul per device, all devices at once: the
+  yardstick for `gflops_per_sec`, measured on the same devices in the same
+  process. The matrices are large enough to reach the rate (1024 on CPUs,
+  8192 on accelerators) and accumulate in float32 whatever `dtype` is. The
+  best of `repeats` runs: the rate the hardware reaches, which a busy moment
+  (the step's buffers being freed, another process) only lowers."""
+  size = 1024 if mesh.devices.flat[0].platform == "cpu" else 8192
+  sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
+  a = jax.device_put(jnp.ones((mesh.size, size, size), dtype), sharding)
+  matmul = jax.jit(lambda a: jnp.einsum(
+      "bij,bjk->bik", a, a, preferred_element_type=jnp.float32))
+  jax.block_until_ready(matmul(a))
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(matmul(a))
+    best = min(best, time.perf_counter() - start)
+  return 2 * mesh.size * size**3 / best / 1e9
 
 
 def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
@@ -63,6 +87,8 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)
+  matmul = matmul_rate(mesh, models.COMPUTE_DTYPES[config.model.compute_dtype]
+                       or jnp.float32)
   images = config.train.batch_size  # images G produces and D judges per step
   return {
       "config": config.model.name,
@@ -75,6 +101,9 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
       "trace_s": trace_s,
       "flops_per_step": flops,
       "gflops_per_sec": flops / step_s / 1e9,
+      # The step's FLOP rate against a plain matmul's in its compute dtype.
+      "matmul_gflops_per_sec": matmul,
+      "share_of_matmul": flops / step_s / 1e9 / matmul,
       "device_kind": mesh.devices.flat[0].device_kind,
       "device_count": mesh.size,
       "steps": steps,

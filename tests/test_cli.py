@@ -119,8 +119,10 @@ def test_bench_prints_one_json_line():
   info = json.loads(result.stdout.strip().splitlines()[-1])
   assert info["device_count"] == 8 and info["batch_size"] == 16
   for key in ("images_per_sec", "step_ms", "compile_s", "trace_s",
-              "flops_per_step", "gflops_per_sec"):
+              "flops_per_step", "gflops_per_sec", "matmul_gflops_per_sec"):
     assert info[key] > 0, key
+  assert info["share_of_matmul"] == pytest.approx(
+      info["gflops_per_sec"] / info["matmul_gflops_per_sec"])
   assert info["trace_s"] < info["compile_s"]
   result = cli("bench", f"--config={TINY}", "--pipeline")
   assert result.returncode == 0, result.stderr[-3000:]
