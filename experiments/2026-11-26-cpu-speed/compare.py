@@ -3,8 +3,9 @@
 Each case runs `cnnjax bench` and its PyTorch counterpart (in their own
 processes, one at a time, alternating for --rounds rounds) and reports the
 median step time of each, their ratio, and cnnjax's FLOP rate as a share of
-a float32 matmul's on the same devices (from `cnnjax bench`). Every result
-line is appended to results.jsonl beside this script.
+a matmul's on the same devices in the compute dtype (from `cnnjax bench`).
+Every run's JSON line is appended to --results (results.jsonl beside this
+script). On a GPU machine, device.sh runs it.
 
   .venv/bin/python experiments/2026-11-26-cpu-speed/compare.py \\
       --torch_python /tmp/torchvenv/bin/python [--rounds 2] [--cases dcgan,...]
@@ -35,6 +36,15 @@ CASES = {
     "dcgan_bf16": (["--config=configs/dcgan.py:fashion_mnist", "--steps=30",
                     "--config.model.compute_dtype=bfloat16"],
                    ["torch_dcgan.py", "--steps=30", "--bf16"]),
+    # Batch 1024: the size at which a GPU is busy (slow on a CPU).
+    "dcgan_b1024": (["--config=configs/dcgan.py:fashion_mnist", "--steps=30",
+                     "--batch=1024"],
+                    ["torch_dcgan.py", "--steps=30", "--batch=1024"]),
+    "dcgan_b1024_bf16": (["--config=configs/dcgan.py:fashion_mnist",
+                          "--steps=30", "--batch=1024",
+                          "--config.model.compute_dtype=bfloat16"],
+                         ["torch_dcgan.py", "--steps=30", "--batch=1024",
+                          "--bf16"]),
     "sngan_w32": (["--config=configs/sngan.py:fashion_mnist", "--steps=5",
                    *RESNET],
                   ["torch_resnet.py", "--family=sngan", "--width=32",
@@ -51,6 +61,8 @@ CASES = {
                    ["torch_resnet.py", "--family=sngan", "--width=128",
                     "--steps=3", "--warmup=1"]),
 }
+CPU_CASES = ("dcgan", "dcgan_bf16", "sngan_w32", "wgan_gp_w32", "cgan_w32",
+             "sngan_w128")
 
 
 def _last_json(command, env=None):
@@ -66,23 +78,29 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--torch_python", required=True)
   parser.add_argument("--rounds", type=int, default=2)
-  parser.add_argument("--cases", default=",".join(CASES))
+  parser.add_argument("--cases", default=",".join(CPU_CASES),
+                      help=f"comma-separated, of: {', '.join(CASES)}")
+  parser.add_argument("--torch_device", default="cpu",
+                      help="cuda on a GPU machine (cnnjax uses JAX's default "
+                      "backend)")
+  parser.add_argument("--results", default=os.path.join(HERE, "results.jsonl"),
+                      help="where every run's JSON line is appended")
   args = parser.parse_args()
   names = args.cases.split(",")
   unknown = sorted(set(names) - set(CASES))
   if unknown:
-    sys.exit(f"unknown cases {unknown}; known: {', '.join(CASES)}")
+    parser.error(f"unknown cases {unknown}; known: {', '.join(CASES)}")
   # Every launch compiles: the persistent cache would hide compile time.
   env = {**os.environ, "CNNJAX_COMPILATION_CACHE": "off"}
   runs = {name: {"cnnjax": [], "pytorch": []} for name in names}
-  with open(os.path.join(HERE, "results.jsonl"), "a") as log:
+  with open(args.results, "a") as log:
     for round_ in range(args.rounds):
       for name in names:
         ours, theirs = CASES[name]
         for side, command in [
             ("cnnjax", CNNJAX + ours),
             ("pytorch", [args.torch_python, os.path.join(SPEED, theirs[0]),
-                         *theirs[1:]])]:
+                         *theirs[1:], f"--device={args.torch_device}"])]:
           result = _last_json(command, env)
           runs[name][side].append(result)
           log.write(json.dumps({
