@@ -43,7 +43,9 @@ def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
   (the step's buffers being freed, another process) only lowers."""
   size = 1024 if mesh.devices.flat[0].platform == "cpu" else 8192
   sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
-  a = jax.device_put(jnp.ones((mesh.size, size, size), dtype), sharding)
+  # Made on the devices, so it also works when they span several hosts.
+  a = jax.jit(lambda: jnp.ones((mesh.size, size, size), dtype),
+              out_shardings=sharding)()
   matmul = jax.jit(lambda a: jnp.einsum(
       "bij,bjk->bik", a, a, preferred_element_type=jnp.float32))
   jax.block_until_ready(matmul(a))
