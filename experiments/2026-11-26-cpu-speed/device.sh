@@ -8,7 +8,7 @@
 #   then, through the device tool:
 #       run(command="bash experiments/2026-11-26-cpu-speed/device.sh run",
 #           carry=[".wheels"], timeout_s=540)
-#       # results.jsonl and table.md come back in $OUT
+#       # results.jsonl, table.md and transpose_conv.txt come back in $OUT
 #
 # Checked here (not on a GPU): `wheels`, then the offline install into a
 # Python 3.12 venv holding the image's JAX 0.11.2, and `cnnjax bench` there.
@@ -47,6 +47,10 @@ jax.devices(), 'torch', torch.__version__)" | tee -a "$OUT/device.txt"
         --results "$OUT/results.jsonl" \
         --cases dcgan,dcgan_bf16,dcgan_b1024,dcgan_b1024_bf16,sngan_w128,wgan_gp_w32,cgan_w32 \
         | tee "$OUT/table.md"
+    # stride2's transposed convolution on 2x2 blocks was chosen from CPU
+    # timings; this says whether the GPU wants XLA's (cuDNN's) form instead.
+    timeout 120 python3 experiments/2026-11-25-speed/transpose_conv.py \
+        | tee "$OUT/transpose_conv.txt"
     ;;
   *)
     echo "usage: device.sh wheels|run" >&2
