@@ -108,7 +108,8 @@ def conv_then_pool(layer: nnx.Module, x: jax.Array, train: bool) -> jax.Array:
   return stride2.strided_conv(x, kernel) + bias
 
 
-def upsample_then_conv(layer: nnx.Module, x: jax.Array) -> jax.Array:
+def upsample_then_conv(layer: nnx.Module, x: jax.Array,
+                       train: bool) -> jax.Array:
   """conv3x3(upsample(x)), computed as one 4x4 stride-2 transposed conv.
 
   Each input pixel of a nearest-upsampled image covers a 2x2 block, so every
@@ -116,7 +117,7 @@ def upsample_then_conv(layer: nnx.Module, x: jax.Array) -> jax.Array:
   convolution whose kernel sums the four placements of the flipped 3x3
   kernel. The same map at 16/36 of the multiply-adds.
   """
-  kernel, bias, dtype = _weights(layer, train=False)
+  kernel, bias, dtype = _weights(layer, train)
   # transposed_conv takes the strided conv's kernel: in/out swapped.
   kernel = _shift_sum(kernel[::-1, ::-1]).transpose(0, 1, 3, 2)
   x, kernel, bias = _cast(dtype, x, kernel, bias)
@@ -195,7 +196,7 @@ class UpBlock(nnx.Module):
   def __call__(self, x: jax.Array, labels: jax.Array | None,
                train: bool) -> jax.Array:
     h = nnx.relu(self.norm1(x, labels, train))
-    h = upsample_then_conv(self.conv1, h)  # = self.conv1(upsample(h))
+    h = upsample_then_conv(self.conv1, h, train)  # = conv1(upsample(h))
     h = nnx.relu(self.norm2(h, labels, train))
     h = self.conv2(h)
     # A 1x1 conv commutes with nearest upsampling: convolving first is the

@@ -224,7 +224,7 @@ def test_upsample_then_conv_is_conv_of_upsample_with_the_same_gradients():
 
   def loss(fused, params, x):
     conv = nnx.merge(graphdef, params)
-    y = (resnet.upsample_then_conv(conv, x) if fused else
+    y = (resnet.upsample_then_conv(conv, x, train=True) if fused else
          conv(resnet.upsample(x)))
     return jnp.sum(jnp.sin(y) * target)
 
