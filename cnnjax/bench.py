@@ -6,32 +6,28 @@ fed with a synthetic batch that is already on the devices, so the number is
 the step alone: no input pipeline, no logging, no checkpoints.
 """
 
+import math
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
-from cnnjax import config as config_lib
-from cnnjax import data
-from cnnjax import models
-from cnnjax.train import state as state_lib
-from cnnjax.train import step as step_lib
-from cnnjax.train import tasks
+from cnnjax import data, models, sharding, tasks
 
 
-def _synthetic_batch(config, mesh):
+def _synthetic_batch(task, mesh):
   """A batch in the train step's layout, uniform in [-1, 1], on the devices."""
+  config = task.config
   rng = np.random.default_rng(0)
-  shape = (tasks.get(config).steps_per_batch(config), config.train.batch_size)
+  shape = task.batch_dims()
   size = config.data.resolution
   images = rng.uniform(-1, 1, (*shape, size, size, config.data.channels))
   labels = rng.integers(0, max(config.model.get("num_classes", 0), 1), shape)
-  sharding = step_lib.batch_sharding(mesh)
-  return {"image": jax.device_put(images.astype(np.float32), sharding),
-          "label": jax.device_put(labels.astype(np.int32), sharding)}
+  batch_sharding = task.batch_sharding(mesh)
+  return {"image": jax.device_put(images.astype(np.float32), batch_sharding),
+          "label": jax.device_put(labels.astype(np.int32), batch_sharding)}
 
 
 def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
@@ -42,10 +38,9 @@ def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
   best of `repeats` runs: the rate the hardware reaches, which a busy moment
   (the step's buffers being freed, another process) only lowers."""
   size = 1024 if mesh.devices.flat[0].platform == "cpu" else 8192
-  sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
   # Made on the devices, so it also works when they span several hosts.
   a = jax.jit(lambda: jnp.ones((mesh.size, size, size), dtype),
-              out_shardings=sharding)()
+              out_shardings=sharding.batch_sharding(mesh))()
   matmul = jax.jit(lambda a: jnp.einsum(
       "bij,bjk->bik", a, a, preferred_element_type=jnp.float32))
   jax.block_until_ready(matmul(a))
@@ -59,14 +54,12 @@ def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
 
 def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
   """Times `steps` train steps after compilation and `warmup` steps."""
-  mesh = state_lib.make_mesh(devices)
-  config_lib.validate(config, mesh.size)
-  task = tasks.get(config)
-  modules = task.make_modules(config)
-  abstract = task.abstract_state(config, modules, mesh)
-  state = task.init_state(config, modules, mesh)
-  train_step, _ = task.compile_step(config, modules, mesh, abstract)
-  batch = _synthetic_batch(config, mesh)
+  mesh = sharding.make_mesh(devices)
+  task = tasks.build(config, mesh.size)
+  abstract = task.abstract_state(mesh)
+  state = task.create_state(mesh)
+  train_step, _ = task.compile_step(mesh, abstract)
+  batch = _synthetic_batch(task, mesh)
 
   start = time.perf_counter()
   lowered = train_step.lower(state, batch)
@@ -89,13 +82,16 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)
-  matmul = matmul_rate(mesh, models.COMPUTE_DTYPES[config.model.compute_dtype]
-                       or jnp.float32)
-  images = config.train.batch_size  # images G produces and D judges per step
+  dtype = config.model.get("compute_dtype", "float32")
+  matmul = matmul_rate(mesh, models.COMPUTE_DTYPES[dtype] or jnp.float32)
+  images = config.train.batch_size  # e.g. images G produces and D judges
   return {
-      "config": config.model.name,
+      "task": task.name,
+      "networks": {role: section.name for role, section in config.model.items()
+                   if hasattr(section, "items")},
       "batch_size": images,
-      "steps_per_batch": tasks.get(config).steps_per_batch(config),
+      # Real batches one step consumes (a GAN: one per D update).
+      "batches_per_step": math.prod(task.batch_dims()) // images,
       "images_per_sec": images / step_s,
       "step_ms": 1000 * step_s,
       "step_ms_min": 1000 * min(times),
@@ -114,8 +110,8 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
 
 def bench_pipeline(config, batches: int = 200) -> dict:
   """The input pipeline alone, in images per second."""
-  per_step = tasks.get(config).steps_per_batch(config)
+  task = tasks.build(config)
   result = data.measure_pipeline(
-      config.data, global_batch_size=config.train.batch_size * per_step,
+      config.data, global_batch_size=math.prod(task.batch_dims()),
       num_batches=batches, seed=config.train.seed)
   return {"pipeline": config.data.name, **result}

@@ -81,8 +81,8 @@ def _require(name: str) -> str:
 
 
 def _step():
-  from cnnjax.train import run
-  return run.parse_step(FLAGS.step)
+  from cnnjax import workdir
+  return workdir.parse_step(FLAGS.step)
 
 
 def _quiet_libraries() -> None:
@@ -161,12 +161,8 @@ def _train(workdir: str) -> None:
     print(f"Stopped on {result['interrupted']} at step {result['step']}; "
           f"the checkpoint is saved. Run the same command to resume.",
           flush=True)
-  elif result["eval"] is not None:
-    print(f"Trained to step {result['step']}. Test accuracy "
-          f"{result['eval']['test_accuracy']:.4f}", flush=True)
   else:
-    print(f"Trained to step {result['step']}. Samples: {result['samples']}",
-          flush=True)
+    print(result["summary"], flush=True)
 
 
 def run():

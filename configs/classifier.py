@@ -8,13 +8,14 @@ Arguments (after the colon in --config=configs/classifier.py:ARG):
 """
 
 from cnnjax import config as base
+from cnnjax.tasks.classifier import config as classifier
 
 
 def get_config(arg: str | None = None):
-  config = base.classifier_base_config()
+  config = classifier.default_config()
   dataset, _ = base.parse_arg(arg, base.DATASETS)
   if dataset == "digits":
     config.train.num_steps = 1500  # 1438 training images: ~130 epochs
     config.train.eval_every_steps = 250
     config.train.checkpoint_every_steps = 500
-  return base.apply_arg(config, arg)
+  return classifier.apply_arg(config, arg)

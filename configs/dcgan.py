@@ -6,11 +6,10 @@ Arguments (after the colon in --config=configs/dcgan.py:ARG):
   tiny           a seconds-long run on digits, for tests; combine: "fashion_mnist,tiny"
 """
 
-from cnnjax import config as base
+from cnnjax.tasks.gan import config as gan
 
 
 def get_config(arg: str | None = None):
-  config = base.base_config()
-  config.model.name = "dcgan"
+  config = gan.default_config()  # the canonical DCGAN: g=64, z=100
   config.loss.name = "non_saturating"
-  return base.apply_arg(config, arg)
+  return gan.apply_arg(config, arg)

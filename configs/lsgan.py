@@ -4,12 +4,11 @@ Arguments (after the colon in --config=configs/lsgan.py:ARG):
   fashion_mnist (default), digits, tiny; combine: "fashion_mnist,tiny"
 """
 
-from cnnjax import config as base
+from cnnjax.tasks.gan import config as gan
 
 
 def get_config(arg: str | None = None):
-  config = base.base_config()
-  config.model.name = "dcgan"
+  config = gan.default_config()  # the DCGAN generator and discriminator
   config.loss.name = "least_squares"
   # Mao et al. train with Adam(lr=2e-4, beta1=0.5), as DCGAN.
-  return base.apply_arg(config, arg)
+  return gan.apply_arg(config, arg)

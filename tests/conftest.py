@@ -52,3 +52,11 @@ def cli(*args: str, env: dict | None = None, timeout: int = 300, **kwargs):
       [sys.executable, "-m", "cnnjax.main", *args], cwd=REPO,
       capture_output=True, text=True, timeout=timeout,
       env={**os.environ, **(env or {})}, **kwargs)
+
+
+def digests(workdir: str) -> dict:
+  """The step and sha256 digests `cnnjax inspect` prints: equal exactly when
+  two runs are (the workdir's list of checkpoints may differ)."""
+  from cnnjax import commands
+  info = commands.inspect(workdir)
+  return {k: v for k, v in info.items() if k == "step" or k.endswith("sha256")}

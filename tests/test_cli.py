@@ -67,6 +67,8 @@ def test_sample_and_inspect(trained, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   info = json.loads(result.stdout.strip().splitlines()[-1])
   assert info["step"] == 20 and info["num_params"] > 0
+  assert info["task"] == "gan" and info["checkpoints"] == [10, 20]
+  assert info["best_step"] is None
   for key in ("generator_sha256", "params_sha256", "state_sha256"):
     assert len(info[key]) == 64
   assert info["generator_sha256"] != info["state_sha256"]

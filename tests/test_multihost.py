@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, cli
 
@@ -25,6 +26,7 @@ def _rows(workdir):
   return [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
   """Also evaluation: both processes generate and extract their shards, and
   the metrics equal one process's."""

@@ -1,8 +1,12 @@
-"""Sample-quality evaluation of a GAN state: generate, extract, measure.
+"""Sample-quality evaluation of a generator: generate, extract, measure.
 
-Generation and feature extraction run as one jitted program per batch,
-sharded over every device of the mesh; the features come back replicated,
-and the metrics are computed on the host in float64 (cnnjax.metrics).
+The evaluator takes a `generate(weights, z, labels) -> images` function and
+knows nothing of how it was trained (as big_vision hands its evaluators
+`predict_fns`): a GAN task passes its generator, an editing task could pass
+a reconstruction. Generation and feature extraction run as one jitted
+program per batch, sharded over every device of the mesh; the features come
+back replicated, and the metrics are computed on the host in float64
+(cnnjax.metrics).
 
 The latents are a pure function of the sample index (`eval.seed`), so every
 evaluation of a run, and every run with the same seed, scores the same
@@ -12,66 +16,63 @@ Conditional models get balanced labels, index mod num_classes.
 
 import logging
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from cnnjax import metrics
+from cnnjax import metrics, sharding
 from cnnjax.data.tfds_catalog import resolve_data_dir
 from cnnjax.errors import UserError
 from cnnjax.evaluation import extractors as extractors_lib
 from cnnjax.evaluation import reference as reference_lib
-from cnnjax.train import sampling
-from cnnjax.train import state as state_lib
 
 log = logging.getLogger(__name__)
 
 PURPOSE_EVAL = 3001  # fold_in purpose of the evaluation latents
 
 
-def _to_host(array: jax.Array) -> np.ndarray:
-  """A replicated global array as numpy, on every process."""
-  return np.asarray(array.addressable_data(0))
-
-
 class Evaluator:
-  """FID, KID, precision/recall, IS (and class accuracy) of GAN states.
+  """FID, KID, precision/recall, IS (and class accuracy) of a generator.
 
-  Construction loads the extractor and the reference statistics (computing
-  and caching them when needed); each call evaluates one state.
+  `generate(weights, z, labels)` maps latents [B, latent_dim] (and, when
+  num_classes > 0, labels [B]) to images in [-1, 1]; it is traced under jit.
+  `settings` is an `eval` config section, `data_config` the `data` one (the
+  reference images). Construction loads the extractor and the reference
+  statistics (computing and caching them when needed); each call evaluates
+  one set of weights.
   """
 
-  def __init__(self, config, modules: state_lib.Modules, mesh: Mesh,
+  def __init__(self, generate: Callable, *, latent_dim: int,
+               num_classes: int, settings, data_config, mesh: Mesh,
                extractor: str | None = None, num_samples: int | None = None):
-    settings = config.eval
-    self.config = config
+    self.data_config = data_config
+    self.num_classes = num_classes
     self.num_samples = num_samples or settings.num_samples
     if self.num_samples < 4:
       raise UserError(f"Evaluation needs at least 4 samples (precision and "
                       f"recall use 3 neighbours), not {self.num_samples}.")
     self.extractor = extractors_lib.load(
-        extractor or settings.extractor, dataset=config.data.name,
-        data_dir=resolve_data_dir(config.data.data_dir or None))
+        extractor or settings.extractor, dataset=data_config.name,
+        data_dir=resolve_data_dir(data_config.data_dir or None))
     # A multiple of the device count, so every batch shards evenly.
     self.batch_size = -(-settings.batch_size // mesh.size) * mesh.size
-    replicated = NamedSharding(mesh, PartitionSpec())
-    self._data_sharding = NamedSharding(mesh, PartitionSpec(state_lib.DATA_AXIS))
+    replicated = sharding.replicated(mesh)
+    self._data_sharding = sharding.batch_sharding(mesh)
     self._weights = jax.device_put(self.extractor.weights, replicated)
-    num_classes = config.model.num_classes
-    latent_dim = config.model.latent_dim
     apply = self.extractor.apply
     base_key = jax.random.fold_in(jax.random.PRNGKey(settings.seed),
                                   PURPOSE_EVAL)
 
-    def generate_and_extract(state, weights, offset):
+    def generate_and_extract(generator_weights, weights, offset):
       index = offset + jnp.arange(self.batch_size)
       index = jax.lax.with_sharding_constraint(index, self._data_sharding)
       z = jax.vmap(lambda i: jax.random.normal(
           jax.random.fold_in(base_key, i), (latent_dim,)))(index)
       labels = (index % num_classes).astype(jnp.int32) if num_classes else None
-      return apply(weights, sampling.generate(modules, state, z, labels))
+      return apply(weights, generate(generator_weights, z, labels))
 
     self._generate_and_extract = jax.jit(
         generate_and_extract, out_shardings=(replicated, replicated))
@@ -80,11 +81,11 @@ class Evaluator:
                             out_shardings=(replicated, replicated))
     start = time.perf_counter()
     self.reference = reference_lib.load_or_compute(
-        config.data, self.extractor, self.extract_batches,
+        data_config, self.extractor, self.extract_batches,
         split=settings.split, num_real=settings.num_real,
         batch_size=self.batch_size)
     log.info("Reference features of %s/%s (%d images) %s in %.1f s.",
-             config.data.name, settings.split,
+             data_config.name, settings.split,
              len(self.reference.features),
              "computed" if self.reference.computed else "read from the cache",
              time.perf_counter() - start)
@@ -101,31 +102,32 @@ class Evaluator:
       array = jax.make_array_from_callback(images.shape, self._data_sharding,
                                            lambda index: images[index])
       outputs.append((self._extract(self._weights, array), count))
-    features = np.concatenate([_to_host(f)[:n] for (f, _), n in outputs])
-    logits = np.concatenate([_to_host(l)[:n] for (_, l), n in outputs])
+    to_host = sharding.to_host
+    features = np.concatenate([to_host(f)[:n] for (f, _), n in outputs])
+    logits = np.concatenate([to_host(l)[:n] for (_, l), n in outputs])
     return features, logits
 
-  def generate_features(self, state):
+  def generate_features(self, generator_weights):
     """Features, logits and intended labels (or None) of the samples."""
-    outputs = [self._generate_and_extract(state, self._weights, offset)
+    outputs = [self._generate_and_extract(generator_weights, self._weights,
+                                          offset)
                for offset in range(0, self.num_samples, self.batch_size)]
-    features = np.concatenate([_to_host(f) for f, _ in outputs])
-    logits = np.concatenate([_to_host(l) for _, l in outputs])
+    features = np.concatenate([sharding.to_host(f) for f, _ in outputs])
+    logits = np.concatenate([sharding.to_host(l) for _, l in outputs])
     count = self.num_samples
-    num_classes = self.config.model.num_classes
-    labels = np.arange(count) % num_classes if num_classes else None
+    labels = (np.arange(count) % self.num_classes if self.num_classes
+              else None)
     return features[:count], logits[:count], labels
 
-  def __call__(self, state) -> dict:
-    """The metric row of one state (see `compute_metrics`)."""
+  def __call__(self, generator_weights) -> dict:
+    """The metric row of one set of weights (see `compute_metrics`)."""
     start = time.perf_counter()
-    features, logits, labels = self.generate_features(state)
+    features, logits, labels = self.generate_features(generator_weights)
     row = compute_metrics(self.reference, features, logits, labels,
-                          self.extractor, self.config.data.name)
+                          self.extractor, self.data_config.name)
     row.update({
         "num_samples": self.num_samples,
         "num_real": len(self.reference.features),
-        "generator": "ema" if "ema_params" in state else "raw",
         **self.extractor.describe(),
         "eval_seconds": round(time.perf_counter() - start, 3)})
     return row

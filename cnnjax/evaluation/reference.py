@@ -31,8 +31,9 @@ import numpy as np
 from cnnjax import data
 from cnnjax.data.pipeline import BatchReader
 from cnnjax.data.tfds_catalog import resolve_data_dir
-from cnnjax.evaluation import extractors as extractors_lib
+from cnnjax.nets.base import safe_name
 from cnnjax.metrics import feature_statistics
+from cnnjax.utils import files
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def cache_key(data_config, extractor, split: str, num_real: int,
 
 def cache_path(key: dict, data_dir: str) -> str:
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
-  name = (f"{extractors_lib._safe_name(key['dataset'])}-{key['split']}-"
+  name = (f"{safe_name(key['dataset'])}-{key['split']}-"
           f"{key['extractor_kind']}-{key['resolution']}px-n{key['num_real']}-"
           f"{digest.hexdigest()[:16]}.npz")
   return os.path.join(data_dir, REFERENCE_DIR, name)
@@ -120,8 +121,6 @@ def _read(path: str, key: dict):
 
 
 def _write(path: str, key: dict, features, mu, sigma) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  temporary = f"{path}.tmp{os.getpid()}.npz"
-  np.savez(temporary, key=np.asarray(json.dumps(key, sort_keys=True)),
-           features=features, mu=mu, sigma=sigma)
-  os.replace(temporary, path)
+  with files.atomic_write(path, "wb") as f:  # a file object: no ".npz" added
+    np.savez(f, key=np.asarray(json.dumps(key, sort_keys=True)),
+             features=features, mu=mu, sigma=sigma)

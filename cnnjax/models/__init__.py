@@ -1,39 +1,118 @@
-"""Model registry: configs name a family; this maps it to its modules."""
+"""Networks by role and name: a config section `{name, **fields}` builds one.
+
+Each role (generator, discriminator, classifier; later encoder) has a
+registry of families. A family is an nnx.Module class whose keyword-only
+constructor arguments are its config fields, plus the context every network
+of a run shares, which comes from elsewhere in the config:
+
+  resolution, channels  data.resolution, data.channels
+  num_classes           model.num_classes (only families that take it are
+                        conditional)
+  dtype                 model.compute_dtype
+  rngs                  the run's seed
+
+So `model.generator = {name: "resnet", latent_dim: 128, base_width: 128,
+bn_momentum: 0.9}` builds `resnet.Generator(latent_dim=128, ...)`, as
+big_vision builds `Model(**config.model)`. A family checks its own values
+with an optional `config_problems(fields, resolution)` classmethod.
+
+Adding a family: write the module, add it to its role's registry below.
+"""
+
+import inspect
 
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from cnnjax.models import dcgan, mlp, resnet
+from cnnjax.errors import ConfigError
+from cnnjax.models import classifier, dcgan, mlp, resnet
 
-GENERATORS = {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
-              "resnet": resnet.Generator}
-DISCRIMINATORS = {"dcgan": dcgan.Discriminator, "mlp": mlp.Discriminator,
-                  "resnet": resnet.Discriminator}
+REGISTRY = {
+    "generator": {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
+                  "resnet": resnet.Generator},
+    "discriminator": {"dcgan": dcgan.Discriminator,
+                      "mlp": mlp.Discriminator,
+                      "resnet": resnet.Discriminator},
+    "classifier": {"cnn": classifier.Classifier},
+}
 # model.compute_dtype -> the `dtype` models compute in (None: float32 as is).
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
-# Families whose G and D take class labels (model.num_classes > 0), and
-# whose D takes a `spectral_norm` switch.
-CONDITIONAL = {"resnet"}
-SPECTRAL_NORM = {"resnet"}
+# Constructor arguments that come from the run, not the role's section.
+CONTEXT = ("resolution", "channels", "num_classes", "dtype", "rngs")
 
 
-def build(config: ml_collections.ConfigDict, seed: int):
-  """The (generator, discriminator) of a config, initialised from `seed`."""
-  name = config.model.name
-  rngs = nnx.Rngs(seed)
-  common = dict(base_width=config.model.base_width,
-                resolution=config.data.resolution,
-                channels=config.data.channels,
-                bn_momentum=config.model.bn_momentum,
-                dtype=COMPUTE_DTYPES[config.model.compute_dtype])
-  g_options, d_options = {}, {}
-  if name in CONDITIONAL:
-    g_options["num_classes"] = d_options["num_classes"] = (
-        config.model.num_classes)
-  if name in SPECTRAL_NORM:
-    d_options["spectral_norm"] = config.model.spectral_norm
-  generator = GENERATORS[name](latent_dim=config.model.latent_dim, rngs=rngs,
-                               **common, **g_options)
-  discriminator = DISCRIMINATORS[name](rngs=rngs, **common, **d_options)
-  return generator, discriminator
+def family(role: str, name: str) -> type[nnx.Module]:
+  families = REGISTRY[role]
+  if name not in families:
+    raise ConfigError(f"Invalid config: model.{role}.name={name!r} is not a "
+                      f"{role} family; use one of {sorted(families)}.")
+  return families[name]
+
+
+def fields_of(cls: type[nnx.Module]) -> dict[str, object]:
+  """A family's own config fields and their defaults (inspect.Parameter.empty
+  when it has none)."""
+  return {name: p.default
+          for name, p in inspect.signature(cls.__init__).parameters.items()
+          if p.kind is p.KEYWORD_ONLY and name not in CONTEXT}
+
+
+def network_config(role: str, name: str, **fields) -> ml_collections.ConfigDict:
+  """A role's config section: the family's name and all of its fields, the
+  ones not given at their defaults (so config.json records every value)."""
+  own = fields_of(family(role, name))
+  unknown = sorted(set(fields) - set(own))
+  if unknown:
+    raise ConfigError(f"{role} {name!r} has no fields {unknown}; its fields "
+                      f"are {sorted(own)}.")
+  values = {key: fields.get(key, default) for key, default in own.items()}
+  missing = sorted(k for k, v in values.items() if v is inspect.Parameter.empty)
+  if missing:
+    raise ConfigError(f"{role} {name!r} needs the fields {missing}.")
+  return ml_collections.ConfigDict({"name": name, **values})
+
+
+def check(role: str, section, *, resolution: int, num_classes: int) -> None:
+  """Validates a role's section against its family: names of fields (none
+  unknown, none missing), conditioning, and the family's own value checks."""
+  cls = family(role, section.name)
+  own = fields_of(cls)
+  given = {k: v for k, v in section.items() if k != "name"}
+  where = f"model.{role}"
+  unknown = sorted(set(given) - set(own))
+  if unknown:
+    raise ConfigError(
+        f"Invalid config: {where}.{unknown[0]} is not a field of the "
+        f"{role} {section.name!r}; its fields are {sorted(own)}. (Switching "
+        f"family? Start from a config file of that family.)")
+  missing = sorted(set(own) - set(given))
+  if missing:
+    raise ConfigError(f"Invalid config: {where} ({section.name!r}) lacks the "
+                      f"fields {missing}.")
+  if num_classes and "num_classes" not in inspect.signature(
+      cls.__init__).parameters:
+    conditional = sorted(n for n, c in REGISTRY[role].items()
+                         if "num_classes" in inspect.signature(
+                             c.__init__).parameters)
+    raise ConfigError(
+        f"Invalid config: model.num_classes > 0 needs a conditional {role} "
+        f"({conditional}), not {section.name!r}.")
+  problems = getattr(cls, "config_problems", None)
+  for problem in (problems(given, resolution) if problems else []):
+    raise ConfigError(f"Invalid config: {where}.{problem}")
+
+
+def build(role: str, section, *, resolution: int, channels: int,
+          num_classes: int = 0, compute_dtype: str = "float32",
+          rngs: nnx.Rngs) -> nnx.Module:
+  """The network a role's section describes, initialised from `rngs`."""
+  cls = family(role, section.name)
+  context = {"resolution": resolution, "channels": channels,
+             "dtype": COMPUTE_DTYPES[compute_dtype], "rngs": rngs}
+  parameters = inspect.signature(cls.__init__).parameters
+  if "num_classes" in parameters:
+    context["num_classes"] = num_classes
+  context = {k: v for k, v in context.items() if k in parameters}
+  return cls(**{k: v for k, v in section.items() if k != "name"}, **context)
+

@@ -25,9 +25,9 @@ def _widths(base_width: int, resolution: int) -> list[int]:
 class Generator(nnx.Module):
   """z -> image in [-1, 1] of shape (resolution, resolution, channels)."""
 
-  def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
-               channels: int, bn_momentum: float, rngs: nnx.Rngs,
-               dtype=None):
+  def __init__(self, *, latent_dim: int, base_width: int,
+               bn_momentum: float = 0.9, resolution: int, channels: int,
+               rngs: nnx.Rngs, dtype=None):
     widths = _widths(base_width, resolution)
     _, self.start = STAGES[resolution]
     self.start_width = widths[0]
@@ -41,6 +41,11 @@ class Generator(nnx.Module):
     self.norms = nnx.List([layers.batch_norm(b, bn_momentum, rngs, dtype)
                            for b in widths[1:]])
     self.to_image = layers.up_conv(widths[-1], channels, rngs, dtype)
+
+  @classmethod
+  def config_problems(cls, fields: dict, resolution: int) -> list[str]:
+    del resolution  # every resolution of data.resolution
+    return layers.config_problems(fields, "latent_dim", "base_width")
 
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -56,8 +61,8 @@ class Generator(nnx.Module):
 class Discriminator(nnx.Module):
   """image -> one logit per image."""
 
-  def __init__(self, *, base_width: int, resolution: int, channels: int,
-               bn_momentum: float, rngs: nnx.Rngs, dtype=None):
+  def __init__(self, *, base_width: int, bn_momentum: float = 0.9,
+               resolution: int, channels: int, rngs: nnx.Rngs, dtype=None):
     widths = _widths(base_width, resolution)[::-1]  # g, 2g, 4g at 32
     _, end = STAGES[resolution]
     self.from_image = layers.down_conv(channels, widths[0], rngs, dtype)
@@ -69,6 +74,11 @@ class Discriminator(nnx.Module):
     self.to_logit = nnx.Linear(end * end * widths[-1], 1, use_bias=False,
                                kernel_init=layers.dcgan_init, dtype=dtype,
                                rngs=rngs)
+
+  @classmethod
+  def config_problems(cls, fields: dict, resolution: int) -> list[str]:
+    del resolution  # every resolution of data.resolution
+    return layers.config_problems(fields, "base_width")
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:

@@ -49,6 +49,39 @@ def down_conv(in_features: int, out_features: int, rngs: nnx.Rngs,
       dtype=dtype, rngs=rngs)
 
 
+def config_problems(fields: dict, *positive: str) -> list[str]:
+  """What is wrong with a family's config fields (`config_problems` of the
+  models): the named sizes must be positive, a batch-norm momentum in
+  [0, 1)."""
+  problems = [f"{name}={fields[name]} must be positive." for name in positive
+              if not fields[name] > 0]
+  momentum = fields.get("bn_momentum")
+  if momentum is not None and not 0 <= momentum < 1:
+    problems.append(f"bn_momentum={momentum} must be in [0, 1).")
+  return problems
+
+
+def named_activations(x: jax.Array, stages, layers: tuple[str, ...],
+                      network: str) -> dict[str, jax.Array]:
+  """Runs `stages`, (name, map) pairs from input to output, on `x` and
+  returns {name: output} of the named `layers`, stopping after the deepest
+  one asked for: feature networks' one API for FID features and perceptual
+  or style losses alike."""
+  names = [name for name, _ in stages]
+  unknown = sorted(set(layers) - set(names))
+  if unknown:
+    raise ValueError(f"{network} has no layers {unknown}; its layers are "
+                     f"{tuple(names)}.")
+  outputs = {}
+  for name, stage in stages:
+    x = stage(x)
+    if name in layers:
+      outputs[name] = x
+      if len(outputs) == len(set(layers)):
+        break
+  return outputs
+
+
 def output(x: jax.Array) -> jax.Array:
   """A model's output (image or logit) in float32, whatever it computed in:
   losses, penalties, augmentation and EMA stay in full precision."""

@@ -207,9 +207,9 @@ class UpBlock(nnx.Module):
 class Generator(nnx.Module):
   """(z, labels) -> image in [-1, 1] of shape (resolution, resolution, channels)."""
 
-  def __init__(self, *, latent_dim: int, base_width: int, resolution: int,
-               channels: int, bn_momentum: float, num_classes: int = 0,
-               rngs: nnx.Rngs, dtype=None):
+  def __init__(self, *, latent_dim: int, base_width: int,
+               bn_momentum: float = 0.9, resolution: int, channels: int,
+               num_classes: int = 0, rngs: nnx.Rngs, dtype=None):
     self.start, units = GENERATOR_PLAN[resolution]
     widths = [base_width * unit for unit in units]
     self.num_classes = num_classes
@@ -224,6 +224,11 @@ class Generator(nnx.Module):
                                            num_classes=num_classes, rngs=rngs,
                                            dtype=dtype)
     self.to_image = _conv(widths[-1], channels, 3, plain_init, rngs, dtype)
+
+  @classmethod
+  def config_problems(cls, fields: dict, resolution: int) -> list[str]:
+    del resolution  # every resolution of data.resolution
+    return layers.config_problems(fields, "latent_dim", "base_width")
 
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
@@ -285,10 +290,10 @@ class DownBlock(nnx.Module):
 class Discriminator(nnx.Module):
   """(image, labels) -> one logit per image."""
 
-  def __init__(self, *, base_width: int, resolution: int, channels: int,
-               bn_momentum: float, num_classes: int = 0,
-               spectral_norm: bool = True, rngs: nnx.Rngs, dtype=None):
-    del bn_momentum  # no batch norm in D: SN bounds its Lipschitz constant
+  def __init__(self, *, base_width: int, spectral_norm: bool = True,
+               resolution: int, channels: int, num_classes: int = 0,
+               rngs: nnx.Rngs, dtype=None):
+    # No batch norm in D: spectral norm bounds its Lipschitz constant.
     sn = lambda layer: maybe_spectral_norm(layer, spectral_norm, rngs=rngs)
     self.num_classes = num_classes
     self.first = FirstBlock(channels, base_width, spectral_norm=spectral_norm,
@@ -304,6 +309,11 @@ class Discriminator(nnx.Module):
                                   dtype=dtype, rngs=rngs))
     self.embed = sn(ClassEmbed(num_classes, width, embedding_init=plain_init,
                                dtype=dtype, rngs=rngs)) if num_classes else None
+
+  @classmethod
+  def config_problems(cls, fields: dict, resolution: int) -> list[str]:
+    del resolution  # every resolution of data.resolution
+    return layers.config_problems(fields, "base_width")
 
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:

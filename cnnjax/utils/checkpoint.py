@@ -21,6 +21,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from cnnjax.errors import CheckpointError
+from cnnjax.utils import files
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,14 @@ class Checkpointer:
       items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
     self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
+  def state_metadata(self, step: int):
+    """The saved state's tree (nested dicts) of orbax ArrayMetadata, which
+    have `shape` and `dtype`; nothing is read but the metadata."""
+    return self.manager.item_metadata(step)["state"].tree
+
+  def state_directory(self, step: int) -> str:
+    return os.path.join(self.directory, str(step), "state")
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 
@@ -97,7 +106,7 @@ class Checkpointer:
       except Exception as error:  # orbax raises many types for bad files
         raise CheckpointError(
             f"The checkpoint of step {step} in {self.directory} cannot be "
-            f"read ({type(error).__name__}: {_first_line(error)}). Pick "
+            f"read ({type(error).__name__}: {first_line(error)}). Pick "
             f"another step ({steps}) or restore the files.") from None
     failures = []
     for candidate in reversed(steps):
@@ -112,11 +121,11 @@ class Checkpointer:
         else:
           log.warning("The checkpoint of step %d could not be read (%s: "
                           "%s); using step %d.", bad_step,
-                          type(error).__name__, _first_line(error), candidate)
+                          type(error).__name__, first_line(error), candidate)
       return candidate, state
     if not failures:
       raise CheckpointError(f"No checkpoint in {self.directory}.")
-    details = "; ".join(f"step {s}: {type(e).__name__}: {_first_line(e)}"
+    details = "; ".join(f"step {s}: {type(e).__name__}: {first_line(e)}"
                         for s, e in failures)
     raise CheckpointError(
         f"No checkpoint in {self.directory} can be read ({details}). If the "
@@ -131,11 +140,12 @@ class Checkpointer:
     log.warning(
         "The checkpoint of step %d could not be read (%s: %s); it was moved "
         "to %s and training resumes from the previous checkpoint.",
-        step, type(error).__name__, _first_line(error), target)
+        step, type(error).__name__, first_line(error), target)
     self.manager.reload()
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+  """The first line of an error's message (orbax's run to pages)."""
   text = str(error).strip().splitlines()
   return text[0][:300] if text else ""
 
@@ -191,10 +201,7 @@ class BestCheckpoint:
       checkpointer.close()
     self._record = {"step": step, "fid": fid, "extractor": extractor}
     if jax.process_index() == 0:
-      temporary = self.record_path + ".tmp"
-      with open(temporary, "w") as f:
-        json.dump(self._record, f)
-      os.replace(temporary, self.record_path)
+      files.write_json_atomically(self.record_path, self._record)
     log.info("Step %d is the best so far (FID %.3f); saved to %s.", step, fid,
              os.path.dirname(self.record_path))
     return True

@@ -1,9 +1,9 @@
 """Image grids for samples."""
 
-import os
-
 import numpy as np
 from PIL import Image
+
+from cnnjax.utils import files
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -36,8 +36,6 @@ def save_grid(images: np.ndarray, path: str, rows: int | None = None,
   if scale > 1:
     picture = picture.resize((picture.width * scale, picture.height * scale),
                              Image.NEAREST)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  temporary = f"{path}.tmp.png"
-  picture.save(temporary)
-  os.replace(temporary, path)
+  with files.atomic_write(path, "wb") as f:
+    picture.save(f, format="PNG")
   return path

@@ -2,6 +2,12 @@
 
 `metrics.jsonl` is the source of truth (one JSON object per line, each with a
 `step`); W&B is a view of it, so nothing depends on W&B being reachable.
+
+Every row is of a kind: "train" (the step metrics and throughput) or "eval"
+(an evaluation's metrics). metrics.jsonl keeps the keys flat (`d_loss`,
+`fid`), as scripts read them; W&B gets them as `<kind>/<key>` (`train/d_loss`,
+`eval/fid`), so runs group and compare cleanly in its panels, and images
+under `samples/<key>`.
 """
 
 import json
@@ -15,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from cnnjax.errors import ConfigError
+from cnnjax.utils import files
 
 log = logging.getLogger(__name__)
 
 RUN_ID_FILE = "wandb_run_id.txt"
+KINDS = ("train", "eval")
 
 
 class JsonlWriter:
@@ -40,10 +48,8 @@ class JsonlWriter:
       lines = f.readlines()
     kept = [line for line in lines if _row_step(line) <= step]
     if len(kept) != len(lines):
-      temporary = self.path + ".tmp"
-      with open(temporary, "w") as f:
+      with files.atomic_write(self.path) as f:
         f.writelines(kept)
-      os.replace(temporary, self.path)
 
   def write(self, row: dict[str, Any]) -> None:
     with open(self.path, "a") as f:
@@ -125,13 +131,14 @@ class WandbWriter:
       self.mode = "offline"
       return wandb.init(mode="offline", **kwargs)
 
-  def write(self, row: dict[str, Any]) -> None:
+  def write(self, row: dict[str, Any], kind: str) -> None:
     row = dict(row)
     step = row.pop("step")
-    self.run.log(_plain(row), step=step)
+    self.run.log({f"{kind}/{key}": value for key, value in _plain(row).items()},
+                 step=step)
 
   def write_image(self, step: int, key: str, path: str) -> None:
-    self.run.log({key: self._wandb.Image(path)}, step=step)
+    self.run.log({f"samples/{key}": self._wandb.Image(path)}, step=step)
 
   def close(self) -> None:
     self.run.finish()
@@ -147,11 +154,14 @@ class Writers:
     if is_chief and resolve_wandb_mode(wandb_config.mode) != "disabled":
       self.wandb = WandbWriter(workdir, wandb_config, run_config)
 
-  def write(self, row: dict[str, Any]) -> None:
+  def write(self, row: dict[str, Any], kind: str) -> None:
+    """One row of `kind` ("train" or "eval"); see the module docstring."""
+    if kind not in KINDS:
+      raise ValueError(f"kind={kind!r} must be one of {KINDS}")
     if self.jsonl:
       self.jsonl.write(row)
     if self.wandb:
-      self.wandb.write(row)
+      self.wandb.write(row, kind)
 
   def write_image(self, step: int, key: str, path: str) -> None:
     if self.wandb:

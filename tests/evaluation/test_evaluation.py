@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from cnnjax import commands, config as config_lib, data
+from cnnjax import commands, config as config_lib, data, runs, sharding, tasks
 from cnnjax.data import transforms
 from cnnjax.errors import UserError
-from cnnjax.evaluation import evaluate, extractors, reference
+from cnnjax.evaluation import extractors, reference
+from cnnjax.nets import classifier as classifier_net
+from cnnjax.tasks.gan import sampling
 from cnnjax.train import loop
-from cnnjax.train import run as run_lib
-from cnnjax.train import state as state_lib
+from cnnjax.utils.trees import tree_sha256
 from tests.conftest import cli, load_config
 
 
@@ -68,9 +69,8 @@ def test_classifier_extractor_is_deterministic(classifier_dir):
   np.testing.assert_array_equal(logits, again[1])
   assert features.shape == (16, 128) and logits.shape == (16, 10)
   # The same features sharded over 8 devices, in batches of other sizes.
-  config = gan_config(classifier_dir)
-  mesh = state_lib.make_mesh()
-  evaluator = evaluate.Evaluator(config, state_lib.make_modules(config), mesh)
+  evaluator = tasks.build(gan_config(classifier_dir)).evaluator(
+      sharding.make_mesh())
   sharded, _ = evaluator.extract_batches([images[:5], images[5:]])
   np.testing.assert_allclose(sharded, features, rtol=1e-5, atol=1e-5)
 
@@ -80,18 +80,18 @@ def test_classifier_input_is_preprocessed_as_its_training_data():
   28 px images were padded for its training."""
   pixels = np.random.default_rng(1).integers(0, 256, (3, 28, 28, 1), np.uint8)
   expected = transforms.to_float(transforms.to_resolution(pixels, 32, "auto"), 1)
-  got = extractors._to_classifier_input(transforms.to_float(pixels, 1), 32, 1,
-                                        "auto")
+  got = classifier_net.to_input(transforms.to_float(pixels, 1), 32, 1,
+                                "auto")
   np.testing.assert_array_equal(np.asarray(got), expected)
   rgb = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), np.uint8)
   np.testing.assert_allclose(
-      np.asarray(extractors._to_classifier_input(
+      np.asarray(classifier_net.to_input(
           transforms.to_float(rgb, 3), 32, 1, "auto")),
       transforms.to_float(rgb, 1), atol=1e-6)
 
 
 def test_unknown_and_missing_extractors(tmp_path):
-  with pytest.raises(UserError, match="Unknown feature extractor"):
+  with pytest.raises(UserError, match="Unknown feature network"):
     extractors.load("vgg", dataset="digits", data_dir=str(tmp_path))
   with pytest.raises(UserError, match="configs/classifier.py"):
     extractors.load("classifier", dataset="digits", data_dir=str(tmp_path))
@@ -163,11 +163,12 @@ def test_reference_cache_is_reused_and_invalidated(classifier_dir, tmp_path,
 @pytest.mark.filterwarnings("ignore:Matrix is singular")
 def test_metrics_match_independent_computations(gan_run, classifier_dir):
   workdir, _ = gan_run
-  config, modules, _, state = run_lib.load_run(workdir)
-  evaluator = evaluate.Evaluator(config, modules, state_lib.make_mesh())
-  features, logits, labels = evaluator.generate_features(state)
+  run = runs.load(workdir)
+  evaluator = run.task.evaluator(run.mesh)
+  weights = sampling.sampling_weights(run.state)
+  features, logits, labels = evaluator.generate_features(weights)
   assert features.shape == (128, 128) and labels is None
-  row = evaluator(state)
+  row = evaluator(weights)
   real = evaluator.reference.features.astype(np.float64)
   fake = features.astype(np.float64)
   mu1, mu2 = real.mean(0), fake.mean(0)
@@ -176,7 +177,7 @@ def test_metrics_match_independent_computations(gan_run, classifier_dir):
   fid = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
   assert row["fid"] == pytest.approx(fid, rel=1e-5)
   # The samples are the same ones at every call: a pure function of index.
-  again, _, _ = evaluator.generate_features(state)
+  again, _, _ = evaluator.generate_features(weights)
   np.testing.assert_array_equal(again, features)
   # Inception Score from the classifier's softmax, by hand.
   p = np.exp(logits - logits.max(1, keepdims=True))
@@ -194,7 +195,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(gan_run):
   workdir, result = gan_run
   evals = [r for r in rows_of(workdir) if "fid" in r]
   assert [r["step"] for r in evals] == [10, 20]
-  assert result["metrics"]["fid"] == evals[-1]["fid"]
+  assert result["eval"]["fid"] == evals[-1]["fid"]
   for row in evals:
     assert row["num_samples"] == 128 and row["generator"] == "raw"
     assert row["extractor"].startswith("classifier:")
@@ -203,10 +204,10 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(gan_run):
   winner = min(evals, key=lambda r: r["fid"])
   assert (best["step"], best["fid"]) == (winner["step"], winner["fid"])
   # `--step best` restores exactly the state of that step.
-  _, _, step, best_state = run_lib.load_run(workdir, "best")
-  _, _, _, state = run_lib.load_run(workdir, winner["step"])
-  assert step == winner["step"]
-  assert commands.tree_sha256(best_state) == commands.tree_sha256(state)
+  best = runs.load(workdir, "best")
+  assert best.step == winner["step"]
+  assert (tree_sha256(best.state) ==
+          tree_sha256(runs.load(workdir, winner["step"]).state))
 
 
 def test_evaluation_does_not_change_training(classifier_dir, gan_run,
@@ -217,30 +218,33 @@ def test_evaluation_does_not_change_training(classifier_dir, gan_run,
   assert (commands.inspect(plain)["state_sha256"] ==
           commands.inspect(gan_run[0])["state_sha256"])
   with pytest.raises(UserError, match="no best checkpoint"):
-    run_lib.load_run(plain, "best")
+    runs.load(plain, "best")
 
 
+@pytest.mark.slow
 def test_conditional_models_get_class_accuracy(classifier_dir, tmp_path):
   workdir = str(tmp_path)
   config = gan_config(classifier_dir, "cgan", eval__every_steps=20,
                       train__num_steps=20)
   result = loop.train_and_evaluate(config, workdir)
-  row = result["metrics"]
+  row = result["eval"]
   assert row["generator"] == "ema"  # cgan keeps an EMA generator
   # Recount: the classifier's argmax against index mod 10.
-  config, modules, _, state = run_lib.load_run(workdir)
-  evaluator = evaluate.Evaluator(config, modules, state_lib.make_mesh())
-  _, logits, labels = evaluator.generate_features(state)
+  run = runs.load(workdir)
+  evaluator = run.task.evaluator(run.mesh)
+  _, logits, labels = evaluator.generate_features(
+      sampling.sampling_weights(run.state))
   np.testing.assert_array_equal(labels, np.arange(128) % 10)
   assert row["class_accuracy"] == np.mean(logits.argmax(1) == labels)
 
 
-def test_old_workdirs_without_an_eval_section_still_load():
+def test_configs_without_an_eval_section_still_load():
   config = load_config("dcgan", "tiny")
   values = config_lib.to_dict(config)
   del values["eval"]
-  restored = config_lib.from_dict(values)
-  assert restored.eval.every_steps == 0 and restored.model.name == "dcgan"
+  restored = tasks.config_from_dict(values)
+  assert (restored.eval.every_steps == 0 and
+          restored.model.generator.name == "dcgan")
 
 
 def test_eval_command(gan_run, classifier_dir, tmp_path):

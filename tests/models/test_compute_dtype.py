@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from cnnjax import models
+from cnnjax import runs
+from cnnjax.tasks.gan import state as gan_state
 from cnnjax.train import loop
-from cnnjax.train import run as run_lib
 from tests.conftest import load_config
 
 FAMILIES = [("dcgan", {}), ("mlp_gan", {}), ("sngan", {}),
@@ -21,11 +21,12 @@ FAMILIES = [("dcgan", {}), ("mlp_gan", {}), ("sngan", {}),
 def _models(name, dtype):
   config = load_config(name, "tiny")
   config.model.compute_dtype = dtype
-  return config, models.build(config, seed=0)
+  return config, gan_state.build_networks(config, seed=0)
 
 
 def _inputs(config, batch=8):
-  z = jax.random.normal(jax.random.PRNGKey(1), (batch, config.model.latent_dim))
+  z = jax.random.normal(jax.random.PRNGKey(1),
+                        (batch, config.model.generator.latent_dim))
   labels = (jnp.arange(batch) % config.model.num_classes
             if config.model.num_classes else None)
   return z, labels
@@ -86,12 +87,13 @@ def test_convolutions_and_matmuls_really_run_in_bfloat16(name):
     assert all(dtype == jnp.bfloat16 for _, dtype in ops), ops
 
 
+@pytest.mark.slow
 def test_a_bfloat16_run_trains_and_keeps_a_float32_state(tmp_path):
   config = load_config("sngan", "tiny")
   config.model.compute_dtype = "bfloat16"
   config.train.num_steps = 10
   result = loop.train_and_evaluate(config, str(tmp_path))
   assert result["step"] == 10
-  _, _, _, state = run_lib.load_run(str(tmp_path))
+  state = runs.load(str(tmp_path)).state
   for leaf in jax.tree.leaves(state):
     assert leaf.dtype != jnp.bfloat16

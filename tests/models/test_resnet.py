@@ -28,8 +28,9 @@ def _rngs(seed: int) -> nnx.Rngs:
 
 def _pair(resolution, channels, num_classes=0, seed=0):
   common = dict(base_width=WIDTH, resolution=resolution, channels=channels,
-                bn_momentum=0.9, num_classes=num_classes)
-  return (resnet.Generator(latent_dim=LATENT, rngs=_rngs(seed), **common),
+                num_classes=num_classes)
+  return (resnet.Generator(latent_dim=LATENT, bn_momentum=0.9,
+                           rngs=_rngs(seed), **common),
           resnet.Discriminator(rngs=_rngs(seed + 1), **common))
 
 
@@ -105,8 +106,8 @@ def test_projection_discriminator_uses_the_label(conditional_pair):
 def test_discriminator_is_fully_spectrally_normalised():
   """No batch norm; every conv, dense and embedding sits inside SpectralNorm."""
   discriminator = nnx.eval_shape(lambda: resnet.Discriminator(
-      base_width=WIDTH, resolution=64, channels=3, bn_momentum=0.9,
-      num_classes=CLASSES, rngs=nnx.Rngs(0)))
+      base_width=WIDTH, resolution=64, channels=3, num_classes=CLASSES,
+      rngs=nnx.Rngs(0)))
   assert not jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat))
   modules = [m for _, m in nnx.iter_graph(discriminator)]
   weighted = {id(m) for m in modules
@@ -122,8 +123,8 @@ def test_discriminator_is_fully_spectrally_normalised():
   assert all(isinstance(v, SpectralNormVector) for v in buffers)
 
   plain = nnx.eval_shape(lambda: resnet.Discriminator(
-      base_width=WIDTH, resolution=64, channels=3, bn_momentum=0.9,
-      spectral_norm=False, rngs=nnx.Rngs(0)))
+      base_width=WIDTH, resolution=64, channels=3, spectral_norm=False,
+      rngs=nnx.Rngs(0)))
   assert not jax.tree.leaves(nnx.state(plain, BUFFERS))
   assert not any(isinstance(m, SpectralNorm) for _, m in nnx.iter_graph(plain))
 
@@ -138,8 +139,7 @@ def test_sngan_cifar_parameter_count():
       latent_dim=128, base_width=256, resolution=32, channels=3,
       bn_momentum=0.9, rngs=nnx.Rngs(0)))
   discriminator = nnx.eval_shape(lambda: resnet.Discriminator(
-      base_width=128, resolution=32, channels=3, bn_momentum=0.9,
-      rngs=nnx.Rngs(0)))
+      base_width=128, resolution=32, channels=3, rngs=nnx.Rngs(0)))
   conv = lambda k, a, b: k * k * a * b + b  # with bias
   bn = lambda c: 2 * c  # scale and bias
   # z (128) -> 4x4x256, three up-blocks 256 -> 256 (BN, conv3, BN, conv3,

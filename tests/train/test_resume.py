@@ -18,7 +18,7 @@ import pytest
 from cnnjax import commands
 from cnnjax.errors import CheckpointError
 from cnnjax.train import loop
-from tests.conftest import REPO, cli, load_config
+from tests.conftest import REPO, cli, digests, load_config
 
 TINY = "configs/dcgan.py:tiny"
 
@@ -28,16 +28,16 @@ def straight(tmp_path_factory):
   """Digests of straight tiny runs, by number of steps (computed on demand)."""
   cache = {}
 
-  def digests(num_steps: int) -> dict:
+  def straight_digests(num_steps: int) -> dict:
     if num_steps not in cache:
       config = load_config("dcgan", "tiny")
       config.train.num_steps = num_steps
       workdir = str(tmp_path_factory.mktemp(f"straight{num_steps}"))
       loop.train_and_evaluate(config, workdir)
-      cache[num_steps] = commands.inspect(workdir)
+      cache[num_steps] = digests(workdir)
     return cache[num_steps]
 
-  return digests
+  return straight_digests
 
 
 def _steps_logged(workdir):
@@ -53,7 +53,7 @@ def test_stop_by_num_steps_then_relaunch(straight, tmp_path):
                "--config.train.num_steps=20")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Resuming from the checkpoint of step 10" in result.stderr
-  assert commands.inspect(workdir) == straight(20)
+  assert digests(workdir) == straight(20)
   assert _steps_logged(workdir) == [5, 10, 15, 20]
 
 
@@ -83,10 +83,11 @@ def _resume_and_compare(workdir, stopped_at, straight):
                "--config.train.log_every_steps=1")
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"Resuming from the checkpoint of step {stopped_at}" in result.stderr
-  assert commands.inspect(workdir) == straight(num_steps)
+  assert digests(workdir) == straight(num_steps)
   assert _steps_logged(workdir) == list(range(1, num_steps + 1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stop_by_signal_saves_and_exits_zero(straight, tmp_path, sig):
   workdir = str(tmp_path / "run")
@@ -102,6 +103,7 @@ def test_stop_by_signal_saves_and_exits_zero(straight, tmp_path, sig):
   _resume_and_compare(workdir, steps[0], straight)
 
 
+@pytest.mark.slow
 def test_kill_9_resumes_from_last_checkpoint(straight, tmp_path):
   workdir = str(tmp_path / "run")
   checkpoints = os.path.join(workdir, "checkpoints")
@@ -132,7 +134,7 @@ def test_corrupted_newest_falls_back_and_is_kept(straight, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "could not be read" in result.stderr
   assert "Resuming from the checkpoint of step 10" in result.stderr
-  assert commands.inspect(workdir) == straight(20)
+  assert digests(workdir) == straight(20)
   aside = os.listdir(os.path.join(workdir, "checkpoints_unreadable"))
   assert len(aside) == 1 and aside[0].startswith("20.")
 

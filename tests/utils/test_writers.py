@@ -60,7 +60,34 @@ def test_resumed_run_continues_the_same_wandb_run(tmp_path):
   assert len(runs) == 2 and all(r.endswith(run_id) for r in runs)
   for run in runs:
     assert os.path.getsize(os.path.join(run, f"run-{run_id}.wandb")) > 0
-    assert glob.glob(os.path.join(run, "files", "media", "images", "*.png"))
+    # The grid is logged as samples/grid (W&B nests media by the key's /).
+    assert glob.glob(os.path.join(run, "files", "media", "images", "samples",
+                                  "grid_*.png"))
   # metrics.jsonl does not depend on W&B.
   rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [r["step"] for r in rows] == [5, 10, 15, 20]
+
+
+def test_wandb_names_carry_the_row_kind_and_jsonl_stays_flat(tmp_path):
+  """W&B gets train/<key> and eval/<key>; metrics.jsonl the flat keys."""
+  logged = []
+
+  class FakeRun:
+    def log(self, values, step):
+      logged.append((step, values))
+
+  wandb_writer = object.__new__(writers.WandbWriter)
+  wandb_writer.run = FakeRun()
+  wandb_writer._wandb = type("FakeWandb", (), {"Image": staticmethod(str)})
+  fan_out = object.__new__(writers.Writers)
+  fan_out.jsonl = writers.JsonlWriter(str(tmp_path))
+  fan_out.wandb = wandb_writer
+  fan_out.write({"step": 5, "d_loss": 1.5}, "train")
+  fan_out.write({"step": 10, "fid": 12.0}, "eval")
+  fan_out.write_image(10, "grid", "grid.png")
+  assert logged == [(5, {"train/d_loss": 1.5}), (10, {"eval/fid": 12.0}),
+                    (10, {"samples/grid": "grid.png"})]
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert rows == [{"step": 5, "d_loss": 1.5}, {"step": 10, "fid": 12.0}]
+  with pytest.raises(ValueError, match="kind"):
+    fan_out.write({"step": 1, "x": 0.0}, "test")

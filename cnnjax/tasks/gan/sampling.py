@@ -3,19 +3,29 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from cnnjax.train import state as state_lib
+from flax import nnx
+
+from cnnjax.tasks.gan import state as state_lib
 
 PURPOSE_GRID = 1001  # fold_in purpose of the fixed latent batch of the grids
 
 
-def generate(modules: state_lib.Modules, state, z: jax.Array,
-             labels: jax.Array | None = None,
-             prefer_ema: bool = True) -> jax.Array:
-  """Images for latents `z` (and class `labels` for conditional models) from
-  the state's generator (EMA when present), batch norm using its running
-  statistics."""
-  generator = state_lib.generator_for_sampling(modules, state, prefer_ema)
-  return generator(z, labels, train=False)
+def generate_fn(modules: state_lib.Modules):
+  """generate(weights, z, labels) -> images: the generator in inference
+  mode (batch norm with its running statistics), as a pure function of
+  `weights` = `sampling_weights(state)`. This is what evaluation takes."""
+  def generate(weights, z, labels=None):
+    generator = nnx.merge(modules.generator, weights["params"],
+                          weights["buffers"])
+    return generator(z, labels, train=False)
+  return generate
+
+
+def sampling_weights(state: state_lib.GanState, prefer_ema: bool = True):
+  """The generator weights to sample with: its EMA params when the state
+  has them, and its buffers."""
+  return {"params": state_lib.sampling_params(state, prefer_ema),
+          "buffers": state.generator.buffers}
 
 
 def grid_inputs(seed: int, count: int, latent_dim: int, num_classes: int,
@@ -49,11 +59,10 @@ class FixedLatentSampler:
 
   def __init__(self, config, modules: state_lib.Modules, count: int = 64):
     self.z, self.labels, self.rows = grid_inputs(
-        config.train.seed, count, config.model.latent_dim,
+        config.train.seed, count, config.model.generator.latent_dim,
         config.model.num_classes, PURPOSE_GRID)
-    self._generate = jax.jit(
-        lambda state, z, labels: generate(modules, state, z, labels))
+    self._generate = jax.jit(generate_fn(modules))
 
-  def __call__(self, state) -> np.ndarray:
-    return np.asarray(jax.device_get(self._generate(state, self.z,
-                                                    self.labels)))
+  def __call__(self, state: state_lib.GanState) -> np.ndarray:
+    return np.asarray(jax.device_get(self._generate(
+        sampling_weights(state), self.z, self.labels)))

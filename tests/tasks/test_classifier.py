@@ -6,20 +6,25 @@ import os
 
 import jax
 import numpy as np
-from flax import nnx
 
-from cnnjax import commands, data
-from cnnjax.train import classifier, loop
-from cnnjax.train import run as run_lib
-from tests.conftest import load_config
+from cnnjax import data, runs
+from cnnjax.models import variables
+from cnnjax.tasks.classifier import task as classifier
+from cnnjax.train import loop
+from tests.conftest import digests, load_config
 
 
 def test_features_and_logits_shapes():
   config = load_config("classifier", "fashion_mnist")
   model = classifier.build(config, 0)
-  images = np.zeros((3, 32, 32, 1), np.float32)
+  images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 1))
+  images = images.astype(np.float32)
   assert model.features(images).shape == (3, 128)
   assert model(images).shape == (3, 10)
+  layers = model.activations(images, ("block1", "block3", "logits"))
+  assert [layers[n].shape for n in ("block1", "block3", "logits")] == [
+      (3, 16, 16, 32), (3, 4, 4, 128), (3, 10)]
+  np.testing.assert_array_equal(layers["logits"], model(images))
 
 
 def test_logged_test_accuracy_matches_an_independent_count(tmp_path):
@@ -31,9 +36,9 @@ def test_logged_test_accuracy_matches_an_independent_count(tmp_path):
   assert [r["step"] for r in evals] == [10, 20]
   assert result["eval"]["test_accuracy"] == evals[-1]["test_accuracy"]
   # Recount with the restored weights, image by image, outside the evaluator.
-  config, modules, _, state = run_lib.load_run(workdir)
-  model = nnx.merge(modules.model, *jax.device_get(
-      (state["params"], state["buffers"])))
+  run = runs.load(workdir)
+  model = variables.merge(run.task.graphdef,
+                          jax.device_get(run.state.classifier))
   source = data.load_source("digits", "test")
   reader = data.pipeline.BatchReader(source.source, 32, 1, "auto")
   correct = 0
@@ -52,5 +57,5 @@ def test_classifier_resume_is_bitwise(tmp_path):
   loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
   resumed.train.num_steps = 20
   loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
-  assert (commands.inspect(str(tmp_path / "straight")) ==
-          commands.inspect(str(tmp_path / "resumed")))
+  assert (digests(str(tmp_path / "straight")) ==
+          digests(str(tmp_path / "resumed")))

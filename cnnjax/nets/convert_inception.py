@@ -6,12 +6,12 @@ not depend on PyTorch, so convert them once, on any machine with torch:
 
   wget https://github.com/mseitzer/pytorch-fid/releases/download/\
 fid_weights/pt_inception-2015-12-05-6726825d.pth
-  python -m cnnjax.metrics.convert_inception \\
+  python -m cnnjax.nets.convert_inception \\
       --torch_file pt_inception-2015-12-05-6726825d.pth --out inception_fid.npz
 
 The .npz keeps the state-dict key names (`Conv2d_1a_3x3.conv.weight`, ...,
 `fc.bias`) and PyTorch's layouts (OIHW kernels, [out, in] fc weight);
-`cnnjax.metrics.inception.load_inception_weights` transposes them to NHWC on
+`cnnjax.nets.inception.load_inception_weights` transposes them to NHWC on
 load. Every key and shape is checked before anything is written, so
 torchvision's ImageNet Inception (1000 classes, aux logits, different pooling)
 is refused rather than silently giving other FIDs. Exit code 2 on any error
@@ -26,7 +26,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from cnnjax.errors import UserError
-from cnnjax.metrics import inception
+from cnnjax.utils import files
+from cnnjax.nets import inception
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -51,16 +52,8 @@ def convert_state_dict(state_dict: Mapping, source: str = "state dict"
 
 def write_npz(arrays: Mapping[str, np.ndarray], out: str) -> None:
   """Writes the arrays to `out` atomically (a temporary file, then rename)."""
-  directory = os.path.dirname(os.path.abspath(out))
-  os.makedirs(directory, exist_ok=True)
-  temporary = f"{out}.tmp-{os.getpid()}"
-  try:
-    with open(temporary, "wb") as file:  # a file object: no ".npz" appended
-      np.savez(file, **arrays)
-    os.replace(temporary, out)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
+  with files.atomic_write(out, "wb") as f:  # a file object: no ".npz" added
+    np.savez(f, **arrays)
 
 
 def load_torch_state_dict(torch_file: str) -> Mapping:
@@ -94,7 +87,7 @@ def convert(torch_file: str, out: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog="python -m cnnjax.metrics.convert_inception",
+      prog="python -m cnnjax.nets.convert_inception",
       description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--torch_file", required=True,

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from cnnjax.errors import UserError
-from cnnjax.metrics import convert_inception
-from cnnjax.metrics import inception
+from cnnjax.nets import convert_inception
+from cnnjax.nets import inception
 
 # Shapes read off pytorch-fid's pt_inception-2015-12-05 state dict, written
 # out by hand so that a wrong block width in the module cannot also be
@@ -287,7 +287,7 @@ def test_missing_file_says_how_to_get_weights(tmp_path):
     inception.load_inception_weights(path)
   message = str(error.value)
   assert path in message and inception.WEIGHTS_URL in message
-  assert ("python -m cnnjax.metrics.convert_inception --torch_file "
+  assert ("python -m cnnjax.nets.convert_inception --torch_file "
           "pt_inception-2015-12-05-6726825d.pth") in message
 
 
@@ -325,14 +325,35 @@ def test_inception_extractor_by_name(weights_file, images, outputs, tmp_path,
   from cnnjax.evaluation import extractors
   extractor = extractors.load(f"inception_v3:{weights_file}", dataset="d",
                               data_dir=str(tmp_path))
-  assert (extractor.feature_dim, extractor.num_classes) == (2048, 1008)
+  assert extractor.num_classes == 1008
   assert extractor.label_dataset is None  # no class accuracy from ImageNet
   scaled = images.astype(np.float32) / 127.5 - 1
   features, logits = jax.jit(extractor.apply)(extractor.weights, scaled)
+  assert features.shape == (2, 2048)
   np.testing.assert_allclose(features, outputs[0], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(logits, outputs[1], rtol=1e-4, atol=1e-4)
-  monkeypatch.setenv(extractors.INCEPTION_ENV, weights_file)
+  monkeypatch.setenv(inception.WEIGHTS_ENV, weights_file)
   same = extractors.load("inception_v3", dataset="d", data_dir=str(tmp_path))
   assert same.digest == extractor.digest
   with open(weights_file, "rb") as f:
     assert same.digest == hashlib.sha256(f.read()).hexdigest()
+
+
+def test_inception_named_layers(weights_file, images, outputs, tmp_path):
+  """The feature-network API: activations of named layers, the same
+  network as FID's features (pool3 is Mixed_7c's spatial mean)."""
+  from cnnjax import nets
+  net = nets.load(f"inception_v3:{weights_file}", dataset="d",
+                  data_dir=str(tmp_path))
+  assert net.layers == inception.LAYERS and net.features_layer == "pool3"
+  scaled = images.astype(np.float32) / 127.5 - 1
+  layers = jax.jit(net.apply, static_argnums=2)(
+      net.weights, scaled, ("Mixed_5b", "Mixed_7c", "pool3"))
+  assert layers["Mixed_5b"].shape == (2, 35, 35, 256)
+  assert layers["Mixed_7c"].shape == (2, 8, 8, 2048)
+  np.testing.assert_allclose(layers["pool3"],
+                             layers["Mixed_7c"].mean(axis=(1, 2)), rtol=1e-6)
+  np.testing.assert_allclose(layers["pool3"], outputs[0], rtol=1e-4,
+                             atol=1e-5)
+  with pytest.raises(ValueError, match="no layers"):
+    net.apply(net.weights, scaled, ("conv5_1",))

@@ -1,4 +1,5 @@
-"""The Inception v3 network of pytorch-fid, for FID and the Inception Score.
+"""The Inception v3 network of pytorch-fid, for FID and the Inception Score,
+with the activations of its named layers (`LAYERS`).
 
 Published FIDs come from TensorFlow's 2015-12-05 Inception graph; pytorch-fid
 ports it as torchvision's Inception v3 with FID-specific blocks, and so must
@@ -15,11 +16,12 @@ we to report comparable numbers:
 
 Layout is NHWC; batch norm always uses the running statistics (inference
 only). Weights come from pytorch-fid's `pt_inception-2015-12-05` state dict,
-converted to .npz by `python -m cnnjax.metrics.convert_inception`; module and
+converted to .npz by `python -m cnnjax.nets.convert_inception`; module and
 attribute names mirror the PyTorch ones so each state-dict key names a path.
 """
 
 import functools
+import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Mapping
@@ -30,6 +32,8 @@ import numpy as np
 from flax import nnx
 
 from cnnjax.errors import UserError
+from cnnjax.models import layers as layers_lib
+from cnnjax.nets.base import WEIGHTS_DIR, FeatureNet
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -45,6 +49,14 @@ IGNORED_KEY_SUFFIXES = (".num_batches_tracked",)
 PRECISION = jax.lax.Precision.HIGHEST
 
 _ALL = ((0, 0),)  # no padding on the batch or channel axis
+MIXED = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
+         "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b",
+         "Mixed_7c")
+# The named layers `activations` returns, input to output (torchvision's
+# names; MaxPool_* are the two stem poolings, pool3 the FID features).
+LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1",
+          "Conv2d_3b_1x1", "Conv2d_4a_3x3", "MaxPool_2", *MIXED, "pool3",
+          "logits")
 
 
 def _pool_padding(pad: int):
@@ -291,16 +303,30 @@ class InceptionV3FID(nnx.Module):
     Traceable (use it inside your own jit); `features` / `logits` add input
     checks, uint8 and gray support, and the jit.
     """
+    outputs = self.activations(images, ("pool3", "logits"))
+    return outputs["pool3"], outputs["logits"]
+
+  def _stages(self):
+    """(name, map) pairs, input to output: the named layers of LAYERS."""
+    stages = [("Conv2d_1a_3x3", self.Conv2d_1a_3x3),
+              ("Conv2d_2a_3x3", self.Conv2d_2a_3x3),
+              ("Conv2d_2b_3x3", self.Conv2d_2b_3x3),
+              ("MaxPool_1", lambda x: max_pool(x, stride=2)),
+              ("Conv2d_3b_1x1", self.Conv2d_3b_1x1),
+              ("Conv2d_4a_3x3", self.Conv2d_4a_3x3),
+              ("MaxPool_2", lambda x: max_pool(x, stride=2))]
+    stages += [(name, getattr(self, name)) for name in MIXED]
+    stages += [("pool3", lambda x: x.mean(axis=(1, 2))),
+               ("logits", self.fc)]  # dropout before fc is off at inference
+    return stages
+
+  def activations(self, images: jax.Array,
+                  layers: tuple[str, ...]) -> dict[str, jax.Array]:
+    """float32 RGB [B, H, W, 3] in [0, 1] -> {name: activations} of the named
+    `layers` (of LAYERS); computes only up to the deepest one asked for."""
     x = resize_bilinear(images) * 2 - 1  # pytorch-fid's normalize_input
-    x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-    x = max_pool(x, stride=2)
-    x = max_pool(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), stride=2)
-    for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a,
-                  self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e,
-                  self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
-      x = block(x)
-    pool3 = x.mean(axis=(1, 2))
-    return pool3, self.fc(pool3)  # dropout before fc is off at inference
+    return layers_lib.named_activations(x, self._stages(), layers,
+                                        "Inception v3")
 
   def features_and_logits(self, images) -> tuple[jax.Array, jax.Array]:
     """uint8 or [0, 1] float [B, H, W, 1|3] -> ([B, 2048], [B, 1008]).
@@ -418,14 +444,14 @@ def check_state_dict(shapes: Mapping[str, tuple[int, ...]], source: str,
         f"{source} is not pytorch-fid's Inception weights "
         f"(pt_inception-2015-12-05): " + "; ".join(problems) + ". Convert "
         f"{WEIGHTS_URL.rsplit('/', 1)[1]} with "
-        "`python -m cnnjax.metrics.convert_inception`.")
+        "`python -m cnnjax.nets.convert_inception`.")
 
 
 def _missing_file_message(path: str) -> str:
   return (f"Inception weights not found: {path}. FID needs pytorch-fid's "
           f"weights, converted once to .npz (needs PyTorch, anywhere):\n"
           f"  wget {WEIGHTS_URL}\n"
-          f"  python -m cnnjax.metrics.convert_inception "
+          f"  python -m cnnjax.nets.convert_inception "
           f"--torch_file pt_inception-2015-12-05-6726825d.pth --out {path}")
 
 
@@ -441,7 +467,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
   except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
     raise UserError(f"Cannot read Inception weights {path} as an .npz file "
                     f"({type(e).__name__}: {e}); convert the PyTorch weights "
-                    "again with `python -m cnnjax.metrics.convert_inception`."
+                    "again with `python -m cnnjax.nets.convert_inception`."
                     ) from e
 
 
@@ -462,3 +488,46 @@ def load_inception_weights(path: str) -> InceptionV3FID:
                       f"{array.dtype} with non-finite or non-float values.")
     variable.set_value(jnp.asarray(to_flax(array.astype(np.float32))))
   return model
+
+
+# ----------------------------------------------------------------------------
+# As a cnnjax feature network.
+
+WEIGHTS_FILE = "pt_inception-2015-12-05.npz"
+WEIGHTS_ENV = "CNNJAX_INCEPTION_WEIGHTS"
+
+
+def default_path(dataset: str, data_dir: str) -> str:
+  del dataset  # one network for every dataset
+  return os.environ.get(WEIGHTS_ENV) or os.path.join(data_dir, WEIGHTS_DIR,
+                                                     WEIGHTS_FILE)
+
+
+def load_net(name: str, path: str) -> FeatureNet:
+  """The network with the converted weights at `path`, taking images as
+  cnnjax's models make them: (x + 1) / 2 into [0, 1], gray repeated to RGB,
+  then the network's own resize (as pytorch-fid)."""
+  try:
+    model = load_inception_weights(path)
+  except UserError as error:
+    raise UserError(f"{error}\nThen pass --extractor inception_v3:<file.npz> "
+                    f"or set {WEIGHTS_ENV}; or use the offline default, "
+                    "--extractor classifier.") from None
+  graphdef, weights = nnx.split(model)
+
+  def apply(weights, images, layers):
+    images = jnp.clip((images + 1) / 2, 0.0, 1.0)
+    if images.shape[-1] == 1:
+      images = jnp.repeat(images, 3, axis=-1)
+    return nnx.merge(graphdef, weights).activations(images, layers)
+
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return FeatureNet(
+      name=name, kind="inception_v3", digest=digest.hexdigest(),
+      weights=weights, apply=apply, layers=LAYERS, features_layer="pool3",
+      logits_layer="logits", num_classes=NUM_CLASSES, label_dataset=None,
+      input_description="(x + 1) / 2, gray -> RGB, bilinear resize to 299 "
+                        "(pytorch-fid)")

@@ -1,19 +1,20 @@
-"""The pure train step: compiled once, data-parallel, EMA arithmetic."""
+"""The GAN step: compiled once, data-parallel, its phases and hooks."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from cnnjax.train import state as state_lib
-from cnnjax.train import step as step_lib
+from cnnjax import sharding, tasks
+from cnnjax.tasks.gan import phases
 
 
 def _setup(config, devices=None):
-  mesh = state_lib.make_mesh(devices)
-  modules = state_lib.make_modules(config)
-  abstract = state_lib.abstract_state(config, modules, mesh)
-  state = state_lib.init_state(config, modules, mesh)
-  step, traces = step_lib.compile_step(config, modules, mesh, abstract)
+  mesh = sharding.make_mesh(devices)
+  task = tasks.build(config, mesh.size)
+  abstract = task.abstract_state(mesh)
+  state = task.create_state(mesh)
+  step, traces = task.compile_step(mesh, abstract)
   return mesh, state, step, traces
 
 
@@ -22,9 +23,9 @@ def _batch(config, mesh, seed):
   shape = (config.train.n_critic, config.train.batch_size)
   images = rng.uniform(-1, 1, (*shape, 32, 32, 1)).astype(np.float32)
   labels = rng.integers(0, 10, shape).astype(np.int32)
-  sharding = step_lib.batch_sharding(mesh)
-  return {"image": jax.device_put(images, sharding),
-          "label": jax.device_put(labels, sharding)}
+  batch_sharding = sharding.batch_sharding(mesh, 2)
+  return {"image": jax.device_put(images, batch_sharding),
+          "label": jax.device_put(labels, batch_sharding)}
 
 
 def test_step_traces_once_and_donates(tiny_config):
@@ -33,9 +34,9 @@ def test_step_traces_once_and_donates(tiny_config):
   for i in range(3):
     previous = state
     state, metrics = step(state, _batch(tiny_config, mesh, i))
-    assert previous["g_params"]["to_image"]["kernel"][...].is_deleted()
+    assert previous.generator.params["to_image"]["kernel"][...].is_deleted()
   assert traces == [1]
-  assert int(state["step"]) == 3
+  assert int(state.step) == 3
   assert all(np.isfinite(float(v)) for v in metrics.values())
   batch = _batch(tiny_config, mesh, 0)["image"]
   assert len(batch.sharding.device_set) == 8
@@ -60,21 +61,21 @@ def test_ema_rampup_shortens_the_early_half_life(tiny_config):
   tiny_config.ema.half_life_kimg = 10.0
   tiny_config.ema.rampup = 0.05
   # After step 0 (16 images seen) the half-life is 0.05 * 16 = 0.8 images.
-  assert np.isclose(step_lib.ema_beta(tiny_config, jnp.int32(0)),
+  assert np.isclose(phases.ema_beta(tiny_config, jnp.int32(0)),
                     0.5 ** (16 / 0.8))
   # Once 0.05 * seen exceeds 10k images, the configured half-life holds.
-  assert np.isclose(step_lib.ema_beta(tiny_config, jnp.int32(20000)),
+  assert np.isclose(phases.ema_beta(tiny_config, jnp.int32(20000)),
                     0.5 ** (16 / 10000), rtol=1e-6)
 
 
 def test_ema_follows_half_life(tiny_config):
   tiny_config.ema.half_life_kimg = 0.016  # 16 images: one batch of 16
-  decay = step_lib.ema_beta(tiny_config, jnp.int32(0))
+  decay = phases.ema_beta(tiny_config, jnp.int32(0))
   assert np.isclose(decay, 0.5)
   mesh, state, step, _ = _setup(tiny_config)
-  ema_before = jax.device_get(state["ema_params"])
+  ema_before = jax.device_get(state.ema_params)
   state, _ = step(state, _batch(tiny_config, mesh, 0))
-  params, ema = jax.device_get((state["g_params"], state["ema_params"]))
+  params, ema = jax.device_get((state.generator.params, state.ema_params))
   for e0, p, e1 in zip(jax.tree.leaves(ema_before), jax.tree.leaves(params),
                        jax.tree.leaves(ema)):
     np.testing.assert_allclose(e1, 0.5 * e0 + 0.5 * p, rtol=1e-6, atol=1e-7)
@@ -92,6 +93,7 @@ def test_divergence_stops_with_a_clear_error(tiny_config, tmp_path):
     raise AssertionError("a learning rate of 1e30 should diverge")
 
 
+@pytest.mark.slow
 def test_critic_updates_match_the_eager_loop():
   """With n_critic = 3 the first two D updates are one inner jit traced once
   (a traced update index); the compiled step must compute what the plain
@@ -102,7 +104,7 @@ def test_critic_updates_match_the_eager_loop():
   devices = jax.devices()[:1]
   mesh, state, step, traces = _setup(config, devices)
   batch = _batch(config, mesh, 0)
-  step_fn = step_lib.make_step_fn(config, state_lib.make_modules(config), mesh)
+  step_fn = tasks.build(config).step_fn(mesh)
   with jax.disable_jit():
     eager, eager_metrics = step_fn(jax.tree.map(jnp.copy, state), batch)
   compiled, metrics = step(state, batch)
@@ -111,9 +113,9 @@ def test_critic_updates_match_the_eager_loop():
   # norm have a true gradient of 0, which Adam turns into +-lr steps of
   # float noise, so G is compared by what it computes: the D losses of the
   # later updates and g_loss depend on it.
-  for part in ("d_params", "d_opt", "d_buffers"):
-    for a, b in zip(jax.tree.leaves(jax.device_get(eager[part])),
-                    jax.tree.leaves(jax.device_get(compiled[part]))):
+  for part in ("discriminator", "d_opt"):
+    for a, b in zip(jax.tree.leaves(jax.device_get(getattr(eager, part))),
+                    jax.tree.leaves(jax.device_get(getattr(compiled, part)))):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   for key in metrics:
     np.testing.assert_allclose(eager_metrics[key], metrics[key], rtol=1e-4)

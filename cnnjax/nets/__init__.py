@@ -1,0 +1,57 @@
+"""Feature networks by name, with one API: the activations of named layers.
+
+A spec string names a network and where its weights are:
+
+  classifier             the classifier cnnjax trained on the run's dataset,
+                         at <data dir>/cnnjax_classifiers/<dataset>
+  classifier:<workdir>   the newest checkpoint of a `configs/classifier.py` run
+  inception_v3           pytorch-fid's Inception v3 from
+                         $CNNJAX_INCEPTION_WEIGHTS, else
+                         <data dir>/cnnjax_weights/pt_inception-2015-12-05.npz
+  inception_v3:<file>    the same network from that converted .npz file
+
+`load(spec, ...)` gives a `FeatureNet`, whose pure `apply(weights, images,
+layers)` maps images as cnnjax's models see them (float32 [B, H, W, 1|3] in
+[-1, 1], any size; each network brings them to its own input as documented
+in its module) to {layer name: activations}. FID's extractors take two of
+those layers (`evaluation/extractors.py`); perceptual and style losses take
+others. `digest` identifies the weights and architecture, so cached
+statistics are never reused across networks.
+"""
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+from cnnjax.errors import UserError
+from cnnjax.nets import classifier, inception
+from cnnjax.nets.base import FeatureNet
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+  default_path: Callable[[str, str], str]  # (dataset, data_dir) -> path
+  load: Callable[[str, str], FeatureNet]  # (name, path) -> network
+
+
+KINDS = {"classifier": Kind(classifier.default_path, classifier.load),
+         "inception_v3": Kind(inception.default_path, inception.load_net)}
+
+
+def resolve(spec: str, *, dataset: str, data_dir: str) -> str:
+  """A spec with its default path filled in and made absolute."""
+  kind, _, path = spec.partition(":")
+  if kind not in KINDS:
+    raise UserError(f"Unknown feature network {spec!r}; use one of "
+                    "classifier, classifier:<workdir>, inception_v3, "
+                    "inception_v3:<weights.npz>.")
+  if not path:
+    path = KINDS[kind].default_path(dataset, data_dir)
+  return f"{kind}:{os.path.abspath(os.path.expanduser(path))}"
+
+
+def load(spec: str, *, dataset: str, data_dir: str) -> FeatureNet:
+  """The feature network a spec names (see the module docstring)."""
+  name = resolve(spec, dataset=dataset, data_dir=data_dir)
+  kind, _, path = name.partition(":")
+  return KINDS[kind].load(name, path)

@@ -1,0 +1,162 @@
+"""The Task protocol: everything the shared loop needs to train something.
+
+A task is built from its validated config (`tasks.build`) and supplies:
+
+  default_config()      its full config schema (shared fields + its own)
+  validate(config, n)   checks of its own sections, before anything compiles
+  init_state()          its typed initial state (traced shape-first)
+  step_fn(mesh)         the pure step (state, batch) -> (state, metrics)
+  batch_dims()          the leading dims of one step's batch of images
+  periodic(run)         work every N steps: sample grids, evaluations
+  evaluate(...)         what `cnnjax eval` measures
+  digests(state)        what `cnnjax inspect` prints
+  warm_started(...)     fix-ups after subtrees came from another run
+
+States are flax.struct dataclasses whose networks are
+`cnnjax.models.variables.Network`s (params and buffers), so a network is
+addressed by the same path in every task
+("generator", "classifier"): that is what warm starts and feature networks
+load from other runs' checkpoints.
+"""
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import jax
+import ml_collections
+from jax.sharding import Mesh
+
+from cnnjax import config as config_lib
+from cnnjax import sharding
+from cnnjax.models.variables import Network
+from cnnjax.utils.trees import tree_sha256
+
+def networks(state) -> dict[str, Network]:
+  """The networks of a state, by field name."""
+  return {field.name: getattr(state, field.name)
+          for field in dataclasses.fields(state)
+          if isinstance(getattr(state, field.name), Network)}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+  """What periodic work may use: where to write, and on which devices."""
+  workdir: str
+  mesh: Mesh
+  writers: Any  # cnnjax.utils.writers.Writers
+  is_chief: bool  # process 0, the one writer of files
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodicWork:
+  """Work every `every` steps, and once more at the end of a run that
+  trained (unless it just ran). `run(step, state)` returns its result, which
+  `train` returns under `name`."""
+  name: str
+  every: int
+  run: Callable[[int, Any], Any]
+
+
+class Task(abc.ABC):
+  """A trainable task; see the module docstring."""
+
+  name: ClassVar[str]
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+
+  @classmethod
+  @abc.abstractmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """Every field a run of this task has, with defaults."""
+
+  @classmethod
+  def validate(cls, config, num_devices: int) -> None:
+    """Raises ConfigError for a value no run can use (the shared fields, then
+    the task's own: override `validate_own`)."""
+    config_lib.validate_shared(config, num_devices)
+    cls.validate_own(config)
+
+  @classmethod
+  def validate_own(cls, config) -> None:
+    del config
+
+  @abc.abstractmethod
+  def init_state(self):
+    """The initial state, from `train.seed` (traced under jit)."""
+
+  def abstract_state(self, mesh: Mesh):
+    return sharding.abstract_of(self.init_state, mesh)
+
+  def create_state(self, mesh: Mesh):
+    return sharding.init_replicated(self.init_state, mesh)
+
+  @abc.abstractmethod
+  def step_fn(self, mesh: Mesh) -> Callable:
+    """The pure, un-jitted step: (state, batch) -> (state, metrics), with
+    `batch` = {"image": [*batch_dims, R, R, C], "label": [*batch_dims]}."""
+
+  def batch_dims(self) -> tuple[int, ...]:
+    """The leading dims of one step's batch; the last one is the examples,
+    split over the devices."""
+    return (self.config.train.batch_size,)
+
+  def batch_sharding(self, mesh: Mesh):
+    return sharding.batch_sharding(mesh, len(self.batch_dims()))
+
+  def compile_step(self, mesh: Mesh, abstract):
+    """The step jitted with explicit shardings, the state donated.
+
+    Returns (jitted step, trace counter): the counter is a one-element list
+    incremented each time JAX traces the step, so tests can assert it is 1.
+    """
+    step_fn = self.step_fn(mesh)
+    traces = [0]
+
+    def counted(state, batch):
+      traces[0] += 1
+      return step_fn(state, batch)
+
+    state_shardings = sharding.shardings_of(abstract)
+    jitted = jax.jit(counted,
+                     in_shardings=(state_shardings, self.batch_sharding(mesh)),
+                     out_shardings=(state_shardings, sharding.replicated(mesh)),
+                     donate_argnums=0)
+    return jitted, traces
+
+  def periodic(self, run: RunContext) -> list[PeriodicWork]:
+    """Work on the state every N steps (built before the first step, so that
+    a missing feature network fails fast)."""
+    del run
+    return []
+
+  @abc.abstractmethod
+  def evaluate(self, state, mesh: Mesh, **options) -> dict:
+    """The metric row `cnnjax eval` prints for a restored state."""
+
+  def summary(self, step: int, results: dict, workdir: str) -> str:
+    """The line `cnnjax train` prints at the end."""
+    del results, workdir
+    return f"Trained to step {step}."
+
+  def warm_started(self, state, targets: list[str]):
+    """The state after `targets` (paths) were loaded from another run: a
+    task may re-derive what depends on them (e.g. an EMA of loaded weights)."""
+    del targets
+    return state
+
+  def count_params(self, state) -> int:
+    """Trainable parameters of every network of the state."""
+    return sum(x.size for network in networks(state).values()
+               for x in jax.tree.leaves(network.params))
+
+  def digests(self, state) -> dict:
+    """sha256 digests `cnnjax inspect` prints: `params_sha256` of every
+    network's weights, `state_sha256` of the whole state (weights, buffers,
+    optimizer states, step, RNG). Equal digests, equal runs."""
+    return {"params_sha256": tree_sha256(
+                {name: network.params
+                 for name, network in networks(state).items()}),
+            "state_sha256": tree_sha256(state)}

@@ -1,0 +1,1 @@
+"""The classifier task (configs/classifier.py); its schema is `config.py`."""

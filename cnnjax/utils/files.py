@@ -1,0 +1,32 @@
+"""Writing files so that a reader sees the old file or the new one, never a
+torn mix: write a temporary file beside the target, then rename it over.
+(A rename within one directory is atomic on POSIX file systems; `kill -9`
+between the two leaves only a stray temporary file.)"""
+
+import contextlib
+import json
+import os
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w"):
+  """`with atomic_write(path) as f:` writes `f` to `path` on success only.
+
+  The temporary name is unique per process, so several processes writing
+  the same cache file do not collide; on an error it is removed.
+  """
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  temporary = f"{path}.tmp-{os.getpid()}"
+  try:
+    with open(temporary, mode) as f:
+      yield f
+    os.replace(temporary, path)
+  finally:
+    if os.path.exists(temporary):
+      os.remove(temporary)
+
+
+def write_json_atomically(path: str, value, **dump_options) -> None:
+  with atomic_write(path) as f:
+    json.dump(value, f, **dump_options)
+    f.write("\n")

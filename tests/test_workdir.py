@@ -1,0 +1,192 @@
+"""The workdir module (config.json, restoring a checkpoint or one subtree of
+it, refusing workdirs of another format) and warm starts built on it."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from cnnjax import config as config_lib
+from cnnjax import runs, sharding, tasks
+from cnnjax import workdir as workdir_lib
+from cnnjax.errors import CheckpointError, ConfigError, UserError
+from cnnjax.train import loop
+from cnnjax.utils.trees import tree_sha256
+from tests.conftest import cli, load_config
+
+TINY = "configs/dcgan.py:tiny"
+
+
+def _leaves_equal(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in
+             zip(jax.tree.leaves(jax.device_get(a)),
+                 jax.tree.leaves(jax.device_get(b))))
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+  """A tiny SNGAN (EMA on) trained 4 steps: the run warm starts read."""
+  config = load_config("sngan", "tiny")
+  config.train.num_steps = 4
+  workdir = str(tmp_path_factory.mktemp("source"))
+  loop.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def test_config_json_round_trip_and_format(tmp_path):
+  config = load_config("dcgan", "tiny")
+  values = config_lib.to_dict(config)
+  workdir_lib.write_config(values, str(tmp_path), allow_change=False)
+  stored = json.load(open(tmp_path / "config.json"))
+  assert stored[workdir_lib.FORMAT_KEY] == workdir_lib.FORMAT
+  assert workdir_lib.read_config(str(tmp_path)) == values
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "earlier version of cnnjax"),  # format 1: no format key
+    ("[1, 2]", "JSON list, not the object"),
+    ('{"task": "gan", ', "cannot be read"),
+])
+def test_unreadable_or_old_config_json_is_refused(tmp_path, content, message):
+  if content is None:
+    old = config_lib.to_dict(load_config("dcgan", "tiny"))
+    old["model"] = {"name": "dcgan", "latent_dim": 16, "base_width": 8}
+    content = json.dumps(old)
+  (tmp_path / "config.json").write_text(content)
+  with pytest.raises(UserError, match=message):
+    workdir_lib.read_config(str(tmp_path))
+
+
+def test_a_workdir_of_the_earlier_format_is_refused_not_misread(tmp_path):
+  """A workdir written before the typed states: one clear message naming
+  the commit that reads it, exit 2, and nothing changes in it."""
+  old = config_lib.to_dict(load_config("dcgan", "tiny"))
+  old["model"] = {"name": "dcgan", "latent_dim": 16, "base_width": 8}
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  os.makedirs(tmp_path / "checkpoints" / "10" / "state")
+  before = sorted(os.walk(tmp_path))
+  for args in (["inspect"], ["train", f"--config={TINY}"],
+               ["sample", f"--out={tmp_path / 'x.png'}"]):
+    result = cli(*args, f"--workdir={tmp_path}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "workdir format 1" in result.stderr
+    assert workdir_lib.LAST_FORMAT_1_COMMIT in result.stderr
+    assert "Traceback" not in result.stderr
+  assert sorted(os.walk(tmp_path)) == before
+
+
+def test_restore_subtree_reads_only_that_subtree(source_run):
+  run = runs.load(source_run)
+  abstract = run.task.abstract_state(run.mesh)
+  step, generator = workdir_lib.restore_subtree(source_run, "generator",
+                                                abstract.generator)
+  assert step == 4 and _leaves_equal(generator, run.state.generator)
+  _, ema = workdir_lib.restore_subtree(source_run, "ema_params",
+                                       abstract.ema_params)
+  assert _leaves_equal(ema, run.state.ema_params)
+  assert not _leaves_equal(ema, run.state.generator.params)
+
+
+def test_restore_subtree_mismatches_are_one_clear_error(source_run):
+  config = load_config("sngan", "tiny")
+  config.model.generator.base_width = 16  # the source has 8
+  abstract = tasks.build(config).abstract_state(sharding.make_mesh())
+  with pytest.raises(CheckpointError) as error:
+    workdir_lib.restore_subtree(source_run, "generator", abstract.generator)
+  text = str(error.value)
+  assert "'generator'" in text and "does not fit this model" in text
+  assert "(8," in text and "(16," in text  # a kernel's two shapes
+  with pytest.raises(CheckpointError, match="no subtree 'encoder'"):
+    workdir_lib.restore_subtree(source_run, "encoder", abstract.generator)
+
+
+def _warm_config(source, subtrees, **fields):
+  config = load_config("sngan", "tiny")
+  config.train.num_steps = 2
+  config.init_from.workdir = source
+  config.init_from.subtrees = subtrees
+  for field, value in fields.items():
+    section, key = field.split("__")
+    config[section][key] = value
+  return config
+
+
+def test_warm_start_loads_the_subtree_and_keeps_the_rest_fresh(source_run,
+                                                               tmp_path):
+  source = runs.load(source_run).state
+  config = _warm_config(source_run, "generator", train__num_steps=0)
+  workdir = str(tmp_path / "warm")
+  loop.train_and_evaluate(config, workdir)
+  warm = runs.load(workdir).state
+  fresh = tasks.build(config).create_state(sharding.make_mesh())
+  assert _leaves_equal(warm.generator, source.generator)
+  assert _leaves_equal(warm.discriminator, fresh.discriminator)
+  assert _leaves_equal(warm.g_opt, fresh.g_opt)  # params only
+  # The EMA starts from the loaded generator, not from random weights.
+  assert _leaves_equal(warm.ema_params, source.generator.params)
+
+
+@pytest.mark.slow
+def test_warm_start_into_another_place_then_resume_without_the_source(
+    source_run, tmp_path):
+  """SOURCE:TARGET loads the source run's EMA as the new generator; once
+  the run has a checkpoint, it resumes from it and never reads init_from
+  again (the source may be gone)."""
+  import shutil
+  source_copy = str(tmp_path / "source")
+  shutil.copytree(source_run, source_copy)
+  ema = runs.load(source_copy).state.ema_params
+  workdir = str(tmp_path / "warm")
+  config = _warm_config(source_copy, "ema_params:generator.params")
+  result = cli("train", "--config=configs/sngan.py:tiny",
+               f"--workdir={workdir}",
+               f"--config.init_from.workdir={source_copy}",
+               "--config.init_from.subtrees=ema_params:generator.params",
+               "--config.train.num_steps=0")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "warm start: ema_params (step 4) as generator.params" in result.stderr
+  assert _leaves_equal(runs.load(workdir).state.generator.params, ema)
+  shutil.rmtree(source_copy)
+  resumed = cli("train", "--config=configs/sngan.py:tiny",
+                f"--workdir={workdir}",
+                f"--config.init_from.workdir={source_copy}",
+                "--config.init_from.subtrees=ema_params:generator.params",
+                f"--config.train.num_steps={config.train.num_steps}")
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert "Resuming from the checkpoint of step 0" in resumed.stderr
+
+
+@pytest.mark.slow
+def test_warm_start_errors_exit_2_and_name_the_problem(source_run, tmp_path):
+  common = ["train", "--config=configs/sngan.py:tiny",
+            f"--config.init_from.workdir={source_run}"]
+  cases = [
+      (["--config.init_from.subtrees=generator",
+        "--config.model.generator.base_width=16"], "does not fit this model"),
+      (["--config.init_from.subtrees=encoder:generator"],
+       "no subtree 'encoder'"),
+      (["--config.init_from.subtrees=generator:encoder"],
+       "the gan state does not have"),
+      (["--config.init_from.subtrees=generator",
+        "--config.init_from.step=3"], "No checkpoint for step 3"),
+  ]
+  for index, (overrides, message) in enumerate(cases):
+    workdir = tmp_path / f"run{index}"
+    result = cli(*common, *overrides, f"--workdir={workdir}")
+    assert result.returncode == 2, (overrides, result.stderr[-2000:])
+    assert message in result.stderr, (overrides, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(workdir / "checkpoints")
+  with pytest.raises(ConfigError, match="go together"):
+    tasks.build(_warm_config(source_run, ""))
+
+
+def test_typed_state_digests_cover_every_field(source_run):
+  """state_sha256 changes with any field of the typed state."""
+  run = runs.load(source_run)
+  digest = tree_sha256(run.state)
+  changed = run.state.replace(ada_p=None, step=run.state.step + 1)
+  assert tree_sha256(changed) != digest
+  assert run.task.digests(run.state)["state_sha256"] == digest
