@@ -16,11 +16,10 @@ import time
 import jax
 import numpy as np
 
-from cnnjax import data, metrics
+from cnnjax import data, metrics, runs
 from cnnjax.data.pipeline import BatchReader
 from cnnjax.evaluation import evaluate
-from cnnjax.train import run as run_lib
-from cnnjax.train import state as state_lib
+from cnnjax.tasks.gan import sampling
 
 
 def main():
@@ -29,12 +28,11 @@ def main():
   parser.add_argument("--extractor", required=True)
   parser.add_argument("--num_samples", type=int, default=10000)
   args = parser.parse_args()
-  config, modules, step, state = run_lib.load_run(args.workdir)
-  mesh = state_lib.make_mesh()
+  run = runs.load(args.workdir)
+  config, weights = run.config, sampling.sampling_weights(run.state)
   times = {}
   start = time.perf_counter()
-  evaluator = evaluate.Evaluator(config, modules, mesh, args.extractor,
-                                 args.num_samples)
+  evaluator = run.task.evaluator(run.mesh, args.extractor, args.num_samples)
   times["evaluator_setup"] = time.perf_counter() - start
   times["reference_was_cached"] = not evaluator.reference.computed
   # What computing the reference costs: read, preprocess and extract 10k.
@@ -47,9 +45,9 @@ def main():
   evaluator.extract_batches(reader(np.arange(i, min(i + 500, count)))["image"]
                             for i in range(0, count, 500))
   times["reference_read_and_extract"] = time.perf_counter() - start
-  evaluator.generate_features(state)  # compile
+  evaluator.generate_features(weights)  # compile
   start = time.perf_counter()
-  features, logits, _ = evaluator.generate_features(state)
+  features, logits, _ = evaluator.generate_features(weights)
   times["generate_and_extract"] = time.perf_counter() - start
   real = evaluator.reference.features
   for name, fn in [
@@ -73,10 +71,10 @@ def main():
                                    test_logits, None, evaluator.extractor,
                                    config.data.name)
   start = time.perf_counter()
-  row = evaluator(state)
+  row = evaluator(weights)
   times["whole_evaluation"] = time.perf_counter() - start
-  print(json.dumps({"step": step, "num_samples": len(features),
-                    "num_real": len(real), "devices": mesh.size,
+  print(json.dumps({"step": run.step, "num_samples": len(features),
+                    "num_real": len(real), "devices": run.mesh.size,
                     "seconds": {k: round(v, 3) if isinstance(v, float) else v
                                 for k, v in times.items()},
                     "metrics": row, "real_test_vs_reference": floor}))

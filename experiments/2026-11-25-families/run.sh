@@ -20,6 +20,6 @@ train() {  # family steps every [overrides...]
 train mlp_gan 3000 1000
 train dcgan   3000 1000
 train lsgan   3000 1000
-train sngan   600 200 --config.model.base_width=32
-train wgan_gp 600 200 --config.model.base_width=32
-train cgan    600 200 --config.model.base_width=32
+train sngan   600 200 --config.model.generator.base_width=32 --config.model.discriminator.base_width=32
+train wgan_gp 600 200 --config.model.generator.base_width=32 --config.model.discriminator.base_width=32
+train cgan    600 200 --config.model.generator.base_width=32 --config.model.discriminator.base_width=32

@@ -8,7 +8,7 @@ RUNS=${1:-runs/families_long}
 CLASSIFIER=${2:-runs/clf_fmnist}
 CNNJAX=${CNNJAX:-.venv/bin/cnnjax}
 common=(--config.eval.extractor="classifier:$CLASSIFIER" --config.wandb.mode=disabled
-        --config.train.progress_bar=off --config.model.base_width=32
+        --config.train.progress_bar=off --config.model.generator.base_width=32 --config.model.discriminator.base_width=32
         --config.eval.every_steps=1000 --config.train.sample_every_steps=1000
         --config.train.checkpoint_every_steps=500)
 "$CNNJAX" train --config configs/sngan.py:fashion_mnist --workdir "$RUNS/sngan" \

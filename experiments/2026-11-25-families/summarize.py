@@ -43,7 +43,9 @@ def main() -> int:
       continue
     config, evals, logs = load(workdir)
     final, best = evals[-1], min(evals, key=lambda r: r["fid"])
-    model = (f"{config['model']['name']} g={config['model']['base_width']}"
+    # Workdirs of format 2 configure G per role; format 1 had one section.
+    generator = config["model"].get("generator", config["model"])
+    model = (f"{generator['name']} g={generator['base_width']}"
              f", n_critic={config['train']['n_critic']}")
     rates = sorted(r["images_per_sec"] for r in logs[1:])
     accuracy = final.get("class_accuracy")

@@ -27,7 +27,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEED = os.path.join(HERE, "..", "2026-11-25-speed")
 CNNJAX = [sys.executable, "-m", "cnnjax.main", "bench"]
-RESNET = ["--config.model.base_width=32"]
+RESNET = ["--config.model.generator.base_width=32",
+          "--config.model.discriminator.base_width=32"]
 
 # name -> (cnnjax bench arguments, PyTorch script and arguments)
 CASES = {

@@ -44,7 +44,7 @@ from pytorch_fid.fid_score import calculate_frechet_distance  # noqa: E402
 from skimage import data  # noqa: E402
 
 from cnnjax.metrics import fid as cnnjax_fid  # noqa: E402
-from cnnjax.metrics import inception as cnnjax_inception  # noqa: E402
+from cnnjax.nets import inception as cnnjax_inception  # noqa: E402
 
 
 def pytorch_fid_network(seed: int, calibration: torch.Tensor):
@@ -139,7 +139,7 @@ def main() -> int:
     pth, npz = os.path.join(tmp, "random.pth"), os.path.join(tmp, "random.npz")
     torch.save(inner.state_dict(), pth)
     # The conversion command the README documents, as a user runs it.
-    subprocess.run([sys.executable, "-m", "cnnjax.metrics.convert_inception",
+    subprocess.run([sys.executable, "-m", "cnnjax.nets.convert_inception",
                     "--torch_file", pth, "--out", npz], check=True)
     network = cnnjax_inception.load_inception_weights(npz)
 
