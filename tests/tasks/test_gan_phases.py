@@ -122,3 +122,43 @@ def test_a_generator_phase_runs_every_k_steps_with_its_own_state():
                         _batch(config, mesh, 1))
   assert int(again.regularizers["l2"]) == 1
   assert float(metrics["l2/runs"]) == 0
+
+
+def test_eager_r1_is_added_to_the_main_loss():
+  """With r1_every = 1 (StyleGAN2's "Dboth"), one Adam step on the
+  adversarial loss plus (gamma / 2) R1, recomputed here from the same
+  latents."""
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  config = _config()
+  config.loss.r1_gamma, config.loss.r1_every = 3.0, 1
+  modules = state_lib.make_modules(config)
+  state = state_lib.init_state(config, modules)
+  batch = _batch(config, mesh, 0)
+  new, metrics = _run(config, modules, mesh, None, state, batch)
+  assert "r1/runs" not in metrics  # computed at every update
+
+  ctx = phases.StepContext(config, modules, (), None)
+  key = jax.random.fold_in(jax.random.fold_in(state.rng, 0), 0)
+  z = jax.random.normal(jax.random.fold_in(key, phases.PURPOSE_LATENT),
+                        (config.train.batch_size, 16))
+  fake, _ = ctx.generate(state.generator.params, state.generator.buffers, z,
+                         None)
+  real = batch["image"][0]
+  d = state.discriminator
+  d_loss_fn, _ = ctx.losses()
+
+  def objective(params):
+    critic = ctx.critic(params, d.buffers, None)
+    return (d_loss_fn(critic(real), critic(fake)) +
+            3.0 / 2 * regularizers.r1_penalty(critic, real))
+
+  updates, _ = modules.d_optimizer.update(jax.grad(objective)(d.params),
+                                          state.d_opt, d.params)
+  expected = optax.apply_updates(d.params, updates)
+  for a, b in zip(jax.tree.leaves(expected),
+                  jax.tree.leaves(new.discriminator.params)):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+  critic = ctx.critic(d.params, d.buffers, None)
+  np.testing.assert_allclose(float(metrics["r1"]),
+                             float(regularizers.r1_penalty(critic, real)),
+                             rtol=1e-5)

@@ -159,7 +159,7 @@ def discriminator_main(ctx: StepContext, d, d_opt, real, real_labels, fake,
   """D main: one optimizer step on the adversarial loss of (real, detached
   fake), both already augmented, plus the penalties taken at every update
   (WGAN-GP's, and regularisers with every = 1). Returns (d, d_opt,
-  metrics)."""
+  metrics, reg_states)."""
   d_loss_fn, _ = ctx.losses()
   gp_weight = ctx.config.loss.gp_weight
   eager = [p for p in ctx.phases
@@ -171,27 +171,27 @@ def discriminator_main(ctx: StepContext, d, d_opt, real, real_labels, fake,
     fake_logits = discriminator(fake, fake_labels, train=True)
     new_buffers = nnx.state(discriminator, BUFFERS)
     adversarial = d_loss_fn(real_logits, fake_logits)
-    total, penalties = adversarial, {}
+    total, penalties, states = adversarial, {}, dict(reg_states)
     if gp_weight > 0:
       penalties["gp"] = regularizers.gradient_penalty(
           ctx.critic(params, new_buffers, real_labels), real, fake,
           jax.random.fold_in(key, PURPOSE_PENALTY))
       total = total + gp_weight * penalties["gp"]
     for phase in eager:
-      loss, metrics, _ = phase.loss(ctx, params, new_buffers,
-                                    (real, real_labels), key,
-                                    reg_states[phase.name])
+      loss, metrics, states[phase.name] = phase.loss(
+          ctx, params, new_buffers, (real, real_labels), key,
+          reg_states[phase.name])
       total, penalties = total + loss, {**penalties, **metrics}
     return total, (new_buffers, adversarial, real_logits, fake_logits,
-                   penalties)
+                   penalties, states)
 
-  (_, (buffers, d_loss, real_logits, fake_logits, penalties)), grads = (
-      jax.value_and_grad(objective, has_aux=True)(d.params, d.buffers))
+  (_, (buffers, d_loss, real_logits, fake_logits, penalties, reg_states)), \
+      grads = jax.value_and_grad(objective, has_aux=True)(d.params, d.buffers)
   params, d_opt = _update(ctx.modules.d_optimizer, grads, d_opt, d.params)
   metrics = {"d_loss": d_loss, "real_logit": jnp.mean(real_logits),
              "fake_logit": jnp.mean(fake_logits),
              "real_sign": jnp.mean(jnp.sign(real_logits)), **penalties}
-  return d.replace(params=params, buffers=buffers), d_opt, metrics
+  return d.replace(params=params, buffers=buffers), d_opt, metrics, reg_states
 
 
 def regularize(ctx: StepContext, phase: Regularizer, network, opt_state,
@@ -242,8 +242,8 @@ def critic_update(ctx: StepContext, d, d_opt, reg_states, real, real_labels,
               jax.random.fold_in(key, PURPOSE_AUGMENT_FAKE))
   real = ctx.augmented(real, real_key, probability)
   fake = ctx.augmented(jax.lax.stop_gradient(fake), fake_key, probability)
-  d, d_opt, metrics = discriminator_main(ctx, d, d_opt, real, real_labels,
-                                         fake, fake_labels, key, reg_states)
+  d, d_opt, metrics, reg_states = discriminator_main(
+      ctx, d, d_opt, real, real_labels, fake, fake_labels, key, reg_states)
   reg_states, reg_metrics = dict(reg_states), {}
   for phase in ctx.phases:
     if phase.network == "discriminator" and phase.every > 1:
