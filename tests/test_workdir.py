@@ -17,6 +17,7 @@ from cnnjax.utils.trees import tree_sha256
 from tests.conftest import cli, load_config
 
 TINY = "configs/dcgan.py:tiny"
+EMA = "--config.ema.half_life_kimg=1"  # the source run keeps an EMA
 
 
 def _leaves_equal(a, b) -> bool:
@@ -25,10 +26,16 @@ def _leaves_equal(a, b) -> bool:
                  jax.tree.leaves(jax.device_get(b))))
 
 
+def _dcgan_with_ema():
+  config = load_config("dcgan", "tiny")
+  config.ema.half_life_kimg = 1.0
+  return config
+
+
 @pytest.fixture(scope="module")
 def source_run(tmp_path_factory):
-  """A tiny SNGAN (EMA on) trained 4 steps: the run warm starts read."""
-  config = load_config("sngan", "tiny")
+  """A tiny DCGAN with an EMA trained 4 steps: the run warm starts read."""
+  config = _dcgan_with_ema()
   config.train.num_steps = 4
   workdir = str(tmp_path_factory.mktemp("source"))
   loop.train_and_evaluate(config, workdir)
@@ -90,7 +97,7 @@ def test_restore_subtree_reads_only_that_subtree(source_run):
 
 
 def test_restore_subtree_mismatches_are_one_clear_error(source_run):
-  config = load_config("sngan", "tiny")
+  config = _dcgan_with_ema()
   config.model.generator.base_width = 16  # the source has 8
   abstract = tasks.build(config).abstract_state(sharding.make_mesh())
   with pytest.raises(CheckpointError) as error:
@@ -103,7 +110,7 @@ def test_restore_subtree_mismatches_are_one_clear_error(source_run):
 
 
 def _warm_config(source, subtrees, **fields):
-  config = load_config("sngan", "tiny")
+  config = _dcgan_with_ema()
   config.train.num_steps = 2
   config.init_from.workdir = source
   config.init_from.subtrees = subtrees
@@ -140,8 +147,7 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
   ema = runs.load(source_copy).state.ema_params
   workdir = str(tmp_path / "warm")
   config = _warm_config(source_copy, "ema_params:generator.params")
-  result = cli("train", "--config=configs/sngan.py:tiny",
-               f"--workdir={workdir}",
+  result = cli("train", f"--config={TINY}", EMA, f"--workdir={workdir}",
                f"--config.init_from.workdir={source_copy}",
                "--config.init_from.subtrees=ema_params:generator.params",
                "--config.train.num_steps=0")
@@ -149,8 +155,7 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
   assert "warm start: ema_params (step 4) as generator.params" in result.stderr
   assert _leaves_equal(runs.load(workdir).state.generator.params, ema)
   shutil.rmtree(source_copy)
-  resumed = cli("train", "--config=configs/sngan.py:tiny",
-                f"--workdir={workdir}",
+  resumed = cli("train", f"--config={TINY}", EMA, f"--workdir={workdir}",
                 f"--config.init_from.workdir={source_copy}",
                 "--config.init_from.subtrees=ema_params:generator.params",
                 f"--config.train.num_steps={config.train.num_steps}")
@@ -158,29 +163,39 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
   assert "Resuming from the checkpoint of step 0" in resumed.stderr
 
 
-@pytest.mark.slow
-def test_warm_start_errors_exit_2_and_name_the_problem(source_run, tmp_path):
-  common = ["train", "--config=configs/sngan.py:tiny",
-            f"--config.init_from.workdir={source_run}"]
-  cases = [
-      (["--config.init_from.subtrees=generator",
-        "--config.model.generator.base_width=16"], "does not fit this model"),
-      (["--config.init_from.subtrees=encoder:generator"],
-       "no subtree 'encoder'"),
-      (["--config.init_from.subtrees=generator:encoder"],
-       "the gan state does not have"),
-      (["--config.init_from.subtrees=generator",
-        "--config.init_from.step=3"], "No checkpoint for step 3"),
-  ]
-  for index, (overrides, message) in enumerate(cases):
-    workdir = tmp_path / f"run{index}"
-    result = cli(*common, *overrides, f"--workdir={workdir}")
-    assert result.returncode == 2, (overrides, result.stderr[-2000:])
-    assert message in result.stderr, (overrides, result.stderr[-2000:])
-    assert "Traceback" not in result.stderr
-    assert not os.path.exists(workdir / "checkpoints")
-  with pytest.raises(ConfigError, match="go together"):
-    tasks.build(_warm_config(source_run, ""))
+@pytest.mark.parametrize("subtrees,field,error,message", [
+    ("generator", "model.generator.base_width=16", CheckpointError,
+     "does not fit this model"),
+    ("encoder:generator", None, CheckpointError, "no subtree 'encoder'"),
+    ("generator:encoder", None, ConfigError, "the gan state does not have"),
+    ("generator", "init_from.step=3", CheckpointError,
+     "No checkpoint for step 3"),
+    ("", None, ConfigError, "go together"),
+])
+def test_warm_start_errors_name_the_problem_before_the_workdir_is_made(
+    source_run, tmp_path, subtrees, field, error, message):
+  config = _warm_config(source_run, subtrees)
+  if field:
+    path, value = field.split("=")
+    *sections, key = path.split(".")
+    section = config
+    for name in sections:
+      section = section[name]
+    section[key] = type(section[key])(value)
+  workdir = tmp_path / "run"
+  with pytest.raises(error, match=message):
+    loop.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+
+
+def test_a_warm_start_error_exits_2_without_a_traceback(source_run, tmp_path):
+  result = cli("train", f"--config={TINY}", f"--workdir={tmp_path / 'run'}",
+               f"--config.init_from.workdir={source_run}",
+               "--config.init_from.subtrees=generator",
+               "--config.model.generator.base_width=16")
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "does not fit this model" in result.stderr
+  assert "Traceback" not in result.stderr
 
 
 def test_typed_state_digests_cover_every_field(source_run):

@@ -33,6 +33,7 @@ from cnnjax import sharding
 from cnnjax.models.variables import Network
 from cnnjax.utils.trees import tree_sha256
 
+
 def networks(state) -> dict[str, Network]:
   """The networks of a state, by field name."""
   return {field.name: getattr(state, field.name)

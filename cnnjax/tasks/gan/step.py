@@ -89,13 +89,14 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
         ctx, g_params, state.g_opt, generator_vjp, fake, fake_labels, d,
         critic_key, probability)
     generator = state.generator.replace(params=g_params, buffers=g_buffers)
-    for phase in ctx.phases:
+    g_phase_key = jax.random.fold_in(key, phases_lib.PURPOSE_GENERATOR_PHASES)
+    for ordinal, phase in enumerate(ctx.phases):
       if phase.network == "generator":
         generator, g_opt, reg_states[phase.name], phase_metrics = (
             phases_lib.regularize(
                 ctx, phase, generator, g_opt, modules.g_optimizer,
-                reals[last].shape[0], critic_key, reg_states[phase.name],
-                step % phase.every == 0))
+                reals[last].shape[0], jax.random.fold_in(g_phase_key, ordinal),
+                reg_states[phase.name], step % phase.every == 0))
         metrics.update(phase_metrics)
 
     new_state = state.replace(step=step + 1, generator=generator,
