@@ -62,15 +62,15 @@ def shared_config(task: str) -> ml_collections.ConfigDict:
   config.train.progress_bar = "auto"  # "auto" (on a terminal), "on", "off"
 
   # Warm start (params-only, as MaxText's load_parameters_from_path): when
-  # the workdir has no checkpoint yet, subtrees of another run's checkpoint
-  # replace the freshly initialised ones, e.g. a trained generator for an
-  # encoder. `subtrees` is comma-separated; each is a dotted path of the
-  # state ("generator", "discriminator.params") or SOURCE:TARGET to load a
-  # subtree into another place ("ema_params:generator.params").
+  # the workdir has no checkpoint yet, a subtree of another run's checkpoint
+  # replaces the freshly initialised one, e.g. a trained generator for an
+  # encoder. `subtree` is a dotted path of the state ("generator",
+  # "discriminator.params"), or SOURCE:TARGET to load it into another place
+  # ("ema_params:generator.params"), or several of those, comma-separated.
   config.init_from = ml_collections.ConfigDict()
   config.init_from.workdir = ""  # "" = no warm start
   config.init_from.step = ""  # "" = the newest, a step number, or "best"
-  config.init_from.subtrees = ""
+  config.init_from.subtree = ""
 
   config.wandb = ml_collections.ConfigDict()
   config.wandb.mode = "auto"
@@ -159,10 +159,10 @@ def validate_shared(config: ml_collections.ConfigDict,
   check(config.wandb.mode in WANDB_MODES,
         f"wandb.mode={config.wandb.mode!r} must be one of {WANDB_MODES}.")
   init_from = config.init_from
-  check(bool(init_from.workdir) == bool(init_from.subtrees),
-        "init_from.workdir and init_from.subtrees go together: name the run "
+  check(bool(init_from.workdir) == bool(init_from.subtree),
+        "init_from.workdir and init_from.subtree go together: name the run "
         "to start from and which parts of its state to take (e.g. "
-        "--config.init_from.subtrees=generator).")
+        "--config.init_from.subtree=generator).")
   step = init_from.step
   check(step in ("", "best") or step.isdigit(),
         f"init_from.step={step!r} must be empty (the newest), a step number "
@@ -170,9 +170,9 @@ def validate_shared(config: ml_collections.ConfigDict,
 
 
 def warm_start_subtrees(config) -> list[tuple[str, str]]:
-  """init_from.subtrees as (source path, target path) pairs."""
+  """init_from.subtree as (source path, target path) pairs."""
   pairs = []
-  for item in (s.strip() for s in config.init_from.subtrees.split(",")):
+  for item in (s.strip() for s in config.init_from.subtree.split(",")):
     if item:
       source, _, target = item.partition(":")
       pairs.append((source, target or source))

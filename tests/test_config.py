@@ -44,7 +44,7 @@ def test_unknown_arg_names_the_choices():
     ("augment.policy", "color,rotate", "rotate"),
     ("augment.ada_target", 0.6, "needs an augment.policy"),
     ("train.n_critic", 0, "n_critic"),
-    ("init_from.workdir", "/some/run", "init_from.subtrees"),
+    ("init_from.workdir", "/some/run", "init_from.subtree"),
     ("init_from.step", "last", "init_from.step"),
     ("task", "segmentation", "task='segmentation'"),
 ])

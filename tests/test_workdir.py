@@ -113,7 +113,7 @@ def _warm_config(source, subtrees, **fields):
   config = _dcgan_with_ema()
   config.train.num_steps = 2
   config.init_from.workdir = source
-  config.init_from.subtrees = subtrees
+  config.init_from.subtree = subtrees
   for field, value in fields.items():
     section, key = field.split("__")
     config[section][key] = value
@@ -149,7 +149,7 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
   config = _warm_config(source_copy, "ema_params:generator.params")
   result = cli("train", f"--config={TINY}", EMA, f"--workdir={workdir}",
                f"--config.init_from.workdir={source_copy}",
-               "--config.init_from.subtrees=ema_params:generator.params",
+               "--config.init_from.subtree=ema_params:generator.params",
                "--config.train.num_steps=0")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "warm start: ema_params (step 4) as generator.params" in result.stderr
@@ -157,7 +157,7 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
   shutil.rmtree(source_copy)
   resumed = cli("train", f"--config={TINY}", EMA, f"--workdir={workdir}",
                 f"--config.init_from.workdir={source_copy}",
-                "--config.init_from.subtrees=ema_params:generator.params",
+                "--config.init_from.subtree=ema_params:generator.params",
                 f"--config.train.num_steps={config.train.num_steps}")
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert "Resuming from the checkpoint of step 0" in resumed.stderr
@@ -191,7 +191,7 @@ def test_warm_start_errors_name_the_problem_before_the_workdir_is_made(
 def test_a_warm_start_error_exits_2_without_a_traceback(source_run, tmp_path):
   result = cli("train", f"--config={TINY}", f"--workdir={tmp_path / 'run'}",
                f"--config.init_from.workdir={source_run}",
-               "--config.init_from.subtrees=generator",
+               "--config.init_from.subtree=generator",
                "--config.model.generator.base_width=16")
   assert result.returncode == 2, result.stderr[-2000:]
   assert "does not fit this model" in result.stderr

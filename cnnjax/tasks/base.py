@@ -64,25 +64,28 @@ class Task(abc.ABC):
   """A trainable task; see the module docstring."""
 
   name: ClassVar[str]
+  # The task's config module: default_config() and validate(config), light
+  # to import (config files start from it); or override the two below.
+  config_module: ClassVar[Any] = None
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
 
   @classmethod
-  @abc.abstractmethod
   def default_config(cls) -> ml_collections.ConfigDict:
     """Every field a run of this task has, with defaults."""
+    return cls.config_module.default_config()
 
   @classmethod
   def validate(cls, config, num_devices: int) -> None:
     """Raises ConfigError for a value no run can use (the shared fields, then
-    the task's own: override `validate_own`)."""
+    the task's own: `validate_own`)."""
     config_lib.validate_shared(config, num_devices)
     cls.validate_own(config)
 
   @classmethod
   def validate_own(cls, config) -> None:
-    del config
+    cls.config_module.validate(config)
 
   @abc.abstractmethod
   def init_state(self):

@@ -1,6 +1,6 @@
 """Warm starts: subtrees of another run's checkpoint in a fresh state.
 
-`init_from = {workdir, step, subtrees}` (params-only, as MaxText's
+`init_from = {workdir, step, subtree}` (params-only, as MaxText's
 `load_parameters_from_path`): each subtree, a dotted path of the state
 ("generator", "discriminator.params") or SOURCE:TARGET ("ema_params:
 generator.params"), is read from that run's checkpoint, and only it, into
@@ -33,7 +33,7 @@ def load(config, task, state, abstract):
       wanted = trees.get_path(abstract, target)
     except KeyError:
       raise ConfigError(
-          f"Invalid config: init_from.subtrees names {target!r}, which the "
+          f"Invalid config: init_from.subtree names {target!r}, which the "
           f"{task.name} state does not have; its top-level fields are "
           f"{_fields(state)}.") from None
     found_step, value = workdir_lib.restore_subtree(source_dir, source,

@@ -20,7 +20,8 @@ FAMILIES = ["dcgan", "mlp_gan", "lsgan", "sngan", "wgan_gp", "cgan"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_trains_on_one_and_eight_devices(family, tmp_path):
+def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
+    family, tmp_path):
   runs = []
   for name, devices in (("one", jax.devices()[:1]), ("eight", None)):
     config = load_config(family, "tiny")
@@ -46,6 +47,14 @@ def test_family_trains_on_one_and_eight_devices(family, tmp_path):
   # 0, and Adam turns its float noise into steps of +-lr on any device
   # count; what the parameters compute is unaffected.)
   assert np.abs(grid_one - grid_eight).max() <= 2.0  # uint8 levels
+  # Stopped after step 1 and resumed on 8 devices: bitwise the straight run.
+  config = load_config(family, "tiny")
+  config.train.num_steps, config.train.log_every_steps = 1, 1
+  resumed = str(tmp_path / "resumed")
+  loop.train_and_evaluate(config, resumed)
+  config.train.num_steps = 2
+  loop.train_and_evaluate(config, resumed)
+  assert digests(resumed) == digests(str(tmp_path / "eight"))
 
 
 @pytest.mark.slow

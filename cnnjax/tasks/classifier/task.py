@@ -50,20 +50,13 @@ class ClassifierTask(base.Task):
   """Cross-entropy training of a `model.classifier` network."""
 
   name = "classifier"
+  config_module = classifier_config
 
   def __init__(self, config):
     super().__init__(config)
     self.graphdef = nnx.graphdef(nnx.eval_shape(lambda: build(config, 0)))
     self.optimizer = optax.adam(config.optim.lr, b1=config.optim.b1,
                                 b2=config.optim.b2)
-
-  @classmethod
-  def default_config(cls):
-    return classifier_config.default_config()
-
-  @classmethod
-  def validate_own(cls, config) -> None:
-    classifier_config.validate(config)
 
   def init_state(self) -> ClassifierState:
     _, network = variables.split(build(self.config, self.config.train.seed))

@@ -28,18 +28,11 @@ class GanTask(base.Task):
   """A GAN of any registered generator and discriminator family."""
 
   name = "gan"
+  config_module = gan_config
 
   def __init__(self, config):
     super().__init__(config)
     self.modules = state_lib.make_modules(config)
-
-  @classmethod
-  def default_config(cls):
-    return gan_config.default_config()
-
-  @classmethod
-  def validate_own(cls, config) -> None:
-    gan_config.validate(config)
 
   def init_state(self) -> state_lib.GanState:
     return state_lib.init_state(self.config, self.modules)
