@@ -115,7 +115,9 @@ def checkpoints(workdir: str) -> dict:
 
 def _checkpointer(workdir: str, step: int | str | None):
   """The checkpointer holding `step` (None, a number or "best") and the
-  step number to read from it."""
+  step number to read from it. Reading never creates anything, and a
+  directory that is not a cnnjax workdir of this format is refused first."""
+  read_config(workdir)
   subdir = "checkpoints"
   if step == "best":
     record = checkpoint_lib.BestCheckpoint(workdir).record()
@@ -125,7 +127,7 @@ def _checkpointer(workdir: str, step: int | str | None):
           "evaluates during training (--config.eval.every_steps=N).")
     subdir, step = checkpoint_lib.BEST_DIR, record["step"]
   checkpointer = checkpoint_lib.Checkpointer(workdir, async_save=False,
-                                             subdir=subdir)
+                                             subdir=subdir, create=False)
   if checkpointer.latest_step() is None:
     checkpointer.close()
     raise CheckpointError(f"{workdir} has no checkpoint yet; train first.")

@@ -205,3 +205,21 @@ def test_typed_state_digests_cover_every_field(source_run):
   changed = run.state.replace(ada_p=None, step=run.state.step + 1)
   assert tree_sha256(changed) != digest
   assert run.task.digests(run.state)["state_sha256"] == digest
+
+
+def test_reading_a_run_creates_nothing_and_checks_the_source(source_run,
+                                                             tmp_path):
+  """A warm start from a path that is not a cnnjax workdir (or one of an
+  earlier format) is refused as such, and reading creates no directory
+  there."""
+  missing = tmp_path / "no_such_run"
+  config = _warm_config(str(missing), "generator")
+  with pytest.raises(UserError, match="not a cnnjax workdir"):
+    loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not missing.exists() and not (tmp_path / "run").exists()
+  empty = tmp_path / "configured_only"
+  workdir_lib.write_config(config_lib.to_dict(_dcgan_with_ema()), str(empty),
+                           allow_change=False)
+  with pytest.raises(CheckpointError, match="no checkpoint yet"):
+    runs.load(str(empty))
+  assert os.listdir(empty) == ["config.json"]

@@ -37,11 +37,11 @@ class Checkpointer:
   """Saves and restores (state, data iterator) pairs in a workdir."""
 
   def __init__(self, workdir: str, keep: int = 3, async_save: bool = True,
-               subdir: str = "checkpoints"):
+               subdir: str = "checkpoints", create: bool = True):
     self.directory = os.path.join(os.path.abspath(workdir), subdir)
     self.aside = os.path.join(os.path.abspath(workdir), "checkpoints_unreadable")
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True,
+        max_to_keep=keep, create=create,
         enable_async_checkpointing=async_save)
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
