@@ -55,8 +55,12 @@ def evaluate(workdir: str, step: int | str | None = None,
   reference statistics of `eval.split`; a classifier: its test accuracy.
   """
   run = runs.load(workdir, step)
-  row = {"step": run.step, **run.task.evaluate(
-      run.state, run.mesh, extractor=extractor, num_samples=num_samples)}
+  # Only the options given: a task's evaluate need not take them.
+  options = {key: value for key, value in (("extractor", extractor),
+                                           ("num_samples", num_samples))
+             if value is not None}
+  row = {"step": run.step, **run.task.evaluate(run.state, run.mesh,
+                                               **options)}
   if jax.process_index() == 0:
     writers.JsonlWriter(workdir).write(row)
   return row

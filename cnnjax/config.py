@@ -66,7 +66,9 @@ def shared_config(task: str) -> ml_collections.ConfigDict:
   # replaces the freshly initialised one, e.g. a trained generator for an
   # encoder. `subtree` is a dotted path of the state ("generator",
   # "discriminator.params"), or SOURCE:TARGET to load it into another place
-  # ("ema_params:generator.params"), or several of those, comma-separated.
+  # ("ema_params:generator.params"), or several of those, comma-separated,
+  # later ones refining earlier ones ("generator,ema_params:generator.params":
+  # G's buffers from its run, its params from that run's EMA).
   config.init_from = ml_collections.ConfigDict()
   config.init_from.workdir = ""  # "" = no warm start
   config.init_from.step = ""  # "" = the newest, a step number, or "best"

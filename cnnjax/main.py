@@ -69,8 +69,23 @@ def _parse(argv: list[str]) -> list[str]:
     _fail(f"{error}\n{USAGE}")
   except UserError as error:  # raised by a config file's get_config
     _fail(str(error))
+  except (AttributeError, KeyError) as error:  # --config.a.b of no field
+    key, _, hint = _innermost_message(error).partition("\n")
+    _fail(f"no such config field {key}" + (f" ({hint.strip()})" if hint else "")
+          + ". Fields are named as in the config file and "
+          "cnnjax/tasks/<task>/config.py, e.g. "
+          "--config.model.generator.base_width=32.")
   except Exception as error:  # a config file that does not load
     _fail(f"the config could not be loaded: {type(error).__name__}: {error}")
+
+
+def _innermost_message(error: BaseException) -> str:
+  """The text of an error that wraps others (ml_collections raises an
+  AttributeError around a KeyError around the message)."""
+  while error.args and isinstance(error.args[0], BaseException):
+    error = error.args[0]
+  return error.args[0] if error.args and isinstance(error.args[0], str) \
+      else str(error)
 
 
 def _require(name: str) -> str:

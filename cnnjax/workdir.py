@@ -182,6 +182,11 @@ def restore_subtree(workdir: str, path: str, abstract,
           f"The checkpoint of step {step} in {workdir} has no subtree "
           f"{path!r} ({where} holds {have or 'no subtrees'}).")
     stored = stored[key]
+  if not _flat(stored):
+    raise CheckpointError(
+        f"The subtree {path!r} of the checkpoint of step {step} in {workdir} "
+        "is empty: that run did not keep one (e.g. ema_params of a run "
+        "without an EMA).")
   _check_same_arrays(_flat(stored), _flat(abstract), path, workdir, step)
   target = abstract
   for key in reversed(keys):

@@ -167,7 +167,14 @@ def test_warm_start_into_another_place_then_resume_without_the_source(
     ("generator", "model.generator.base_width=16", CheckpointError,
      "does not fit this model"),
     ("encoder:generator", None, CheckpointError, "no subtree 'encoder'"),
-    ("generator:encoder", None, ConfigError, "the gan state does not have"),
+    ("generator:encoder", None, ConfigError, "loads weights only"),
+    ("step", None, ConfigError, "loads weights only"),
+    ("generator.params.project:g_opt", None, ConfigError,
+     "loads weights only"),
+    ("generator.params,generator", None, ConfigError, "would overwrite"),
+    ("generator,generator", None, ConfigError, "would overwrite"),
+    ("generator.params:ema_params", "ema.half_life_kimg=0.0", ConfigError,
+     "leaves empty"),
     ("generator", "init_from.step=3", CheckpointError,
      "No checkpoint for step 3"),
     ("", None, ConfigError, "go together"),
@@ -223,3 +230,15 @@ def test_reading_a_run_creates_nothing_and_checks_the_source(source_run,
   with pytest.raises(CheckpointError, match="no checkpoint yet"):
     runs.load(str(empty))
   assert os.listdir(empty) == ["config.json"]
+
+
+def test_an_empty_source_subtree_says_so(tmp_path):
+  """ema_params of a run without an EMA is named as empty, not as a list
+  of every array missing."""
+  config = load_config("dcgan", "tiny")
+  config.train.num_steps = 1
+  no_ema = str(tmp_path / "no_ema")
+  loop.train_and_evaluate(config, no_ema)
+  warm = _warm_config(no_ema, "ema_params:generator.params")
+  with pytest.raises(CheckpointError, match="'ema_params' .* is empty"):
+    loop.train_and_evaluate(warm, str(tmp_path / "run"))

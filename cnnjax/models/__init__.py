@@ -84,8 +84,11 @@ def check(role: str, section, *, resolution: int, num_classes: int) -> None:
   if unknown:
     raise ConfigError(
         f"Invalid config: {where}.{unknown[0]} is not a field of the "
-        f"{role} {section.name!r}; its fields are {sorted(own)}. (Switching "
-        f"family? Start from a config file of that family.)")
+        f"{role} {section.name!r}; its fields are {sorted(own)}. A flag "
+        f"can change a field but not the set of fields: to use another "
+        f"family, set the whole section in a config file, e.g. "
+        f"config.{where} = models.network_config({role!r}, "
+        f"{section.name!r}, ...) (as configs/sngan.py does).")
   missing = sorted(set(own) - set(given))
   if missing:
     raise ConfigError(f"Invalid config: {where} ({section.name!r}) lacks the "

@@ -31,7 +31,7 @@ from cnnjax.nets.base import FeatureNet
 @dataclasses.dataclass(frozen=True)
 class Kind:
   default_path: Callable[[str, str], str]  # (dataset, data_dir) -> path
-  load: Callable[[str, str], FeatureNet]  # (name, path) -> network
+  load: Callable[[str, str, str], FeatureNet]  # (name, path, dataset)
 
 
 KINDS = {"classifier": Kind(classifier.default_path, classifier.load),
@@ -54,4 +54,4 @@ def load(spec: str, *, dataset: str, data_dir: str) -> FeatureNet:
   """The feature network a spec names (see the module docstring)."""
   name = resolve(spec, dataset=dataset, data_dir=data_dir)
   kind, _, path = name.partition(":")
-  return KINDS[kind].load(name, path)
+  return KINDS[kind].load(name, path, dataset)

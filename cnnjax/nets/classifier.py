@@ -39,11 +39,10 @@ def default_path(dataset: str, data_dir: str) -> str:
   return os.path.join(data_dir, CLASSIFIERS_DIR, safe_name(dataset))
 
 
-def load(name: str, workdir: str, mesh=None) -> FeatureNet:
+def load(name: str, workdir: str, dataset: str, mesh=None) -> FeatureNet:
   """The classifier trained in `workdir`, replicated over `mesh`'s devices
-  (default: all)."""
+  (default: all); `dataset` is the run's, which it should classify."""
   if not os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE)):
-    dataset = os.path.basename(workdir)
     raise UserError(
         f"No trained classifier at {workdir} (feature network {name}). "
         "Train one on the run's dataset once (Fashion-MNIST: about 25 "

@@ -503,10 +503,12 @@ def default_path(dataset: str, data_dir: str) -> str:
                                                      WEIGHTS_FILE)
 
 
-def load_net(name: str, path: str) -> FeatureNet:
+def load_net(name: str, path: str, dataset: str) -> FeatureNet:
   """The network with the converted weights at `path`, taking images as
   cnnjax's models make them: (x + 1) / 2 into [0, 1], gray repeated to RGB,
-  then the network's own resize (as pytorch-fid)."""
+  then the network's own resize (as pytorch-fid); one network for every
+  dataset."""
+  del dataset
   try:
     model = load_inception_weights(path)
   except UserError as error:

@@ -2,15 +2,20 @@
 
 A task is built from its validated config (`tasks.build`) and supplies:
 
-  default_config()      its full config schema (shared fields + its own)
-  validate(config, n)   checks of its own sections, before anything compiles
+  config_module         its config module: default_config() (the full schema:
+                        shared fields + its own) and validate(config) (checks
+                        of its own sections, before anything compiles)
   init_state()          its typed initial state (traced shape-first)
   step_fn(mesh)         the pure step (state, batch) -> (state, metrics)
   batch_dims()          the leading dims of one step's batch of images
   periodic(run)         work every N steps: sample grids, evaluations
-  evaluate(...)         what `cnnjax eval` measures
+  evaluate(state, mesh, **options)  what `cnnjax eval` measures (options:
+                        extractor, num_samples, passed only when given)
   digests(state)        what `cnnjax inspect` prints
-  warm_started(...)     fix-ups after subtrees came from another run
+  weight_fields(state)  what warm starts may load; warm_started(...) fix-ups
+                        after they loaded it
+  sample(state, num, seed=, class_label=, batch_size=)   optional: tasks
+                        with a generator have it, and `cnnjax sample` uses it
 
 States are flax.struct dataclasses whose networks are
 `cnnjax.models.variables.Network`s (params and buffers), so a network is
@@ -144,6 +149,11 @@ class Task(abc.ABC):
     """The line `cnnjax train` prints at the end."""
     del results, workdir
     return f"Trained to step {step}."
+
+  def weight_fields(self, state) -> tuple[str, ...]:
+    """The state's fields that hold weights, which warm starts may load: its
+    networks (a task adds e.g. an EMA of a network's params)."""
+    return tuple(networks(state))
 
   def warm_started(self, state, targets: list[str]):
     """The state after `targets` (paths) were loaded from another run: a

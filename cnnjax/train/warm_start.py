@@ -10,8 +10,10 @@ initialisation, optimizer states included. It applies only to a workdir
 without a checkpoint of its own: a resumed run never reads `init_from` again.
 """
 
-import dataclasses
 import logging
+
+import jax
+import jax.numpy as jnp
 
 from cnnjax import config as config_lib
 from cnnjax import workdir as workdir_lib
@@ -27,23 +29,52 @@ def load(config, task, state, abstract):
   source_dir = config.init_from.workdir
   step = workdir_lib.parse_step(config.init_from.step or None)
   pairs = config_lib.warm_start_subtrees(config)
+  targets = [target for _, target in pairs]
+  for index, target in enumerate(targets):
+    _check_target(task, state, abstract, target)
+    # Later subtrees may refine earlier ones ("generator,ema_params:
+    # generator.params"), never replace them whole.
+    covered = [earlier for earlier in targets[:index]
+               if earlier == target or earlier.startswith(target + ".")]
+    if covered:
+      raise ConfigError(
+          f"Invalid config: init_from.subtree loads {target!r} after "
+          f"{covered[0]!r}, which it would overwrite; list the larger "
+          "subtree first (later ones refine earlier ones).")
   loaded = []
   for source, target in pairs:
-    try:
-      wanted = trees.get_path(abstract, target)
-    except KeyError:
-      raise ConfigError(
-          f"Invalid config: init_from.subtree names {target!r}, which the "
-          f"{task.name} state does not have; its top-level fields are "
-          f"{_fields(state)}.") from None
+    wanted = trees.get_path(abstract, target)
     found_step, value = workdir_lib.restore_subtree(source_dir, source,
                                                     wanted, step)
     state = trees.replace_path(state, target, value)
     loaded.append(f"{source} (step {found_step})" +
                   (f" as {target}" if target != source else ""))
-  state = task.warm_started(state, [target for _, target in pairs])
+  state = task.warm_started(state, targets)
   return state, f"{', '.join(loaded)} from {source_dir}"
 
 
-def _fields(state) -> list[str]:
-  return [field.name for field in dataclasses.fields(state)]
+def _check_target(task, state, abstract, target: str):
+  """The abstract subtree a warm start replaces, which must hold weights:
+  never counters, keys or optimizer states (params only)."""
+  fields = task.weight_fields(state)
+  if target.split(".")[0] not in fields:
+    raise ConfigError(
+        f"Invalid config: init_from.subtree names {target!r}; a warm start "
+        f"loads weights only, and the {task.name} state holds them in "
+        f"{list(fields)} (e.g. generator, generator.params, ema_params).")
+  try:
+    wanted = trees.get_path(abstract, target)
+  except KeyError:
+    raise ConfigError(
+        f"Invalid config: init_from.subtree names {target!r}, which the "
+        f"{task.name} state does not have.") from None
+  leaves = jax.tree.leaves(wanted)
+  if not leaves:
+    raise ConfigError(
+        f"Invalid config: init_from.subtree names {target!r}, which this "
+        f"config leaves empty (e.g. ema_params without an EMA: "
+        "ema.half_life_kimg > 0 keeps one).")
+  if not all(jnp.issubdtype(leaf.dtype, jnp.floating) for leaf in leaves):
+    raise ConfigError(f"Invalid config: {target!r} is not weights (it holds "
+                      "integer arrays); a warm start loads weights only.")
+  return wanted

@@ -89,7 +89,7 @@ class ToyTask(base.Task):
       return row
     return [base.PeriodicWork("norm", 3, weight_norm)]
 
-  def evaluate(self, state, mesh, **options):
+  def evaluate(self, state, mesh):  # no options: `cnnjax eval` passes none
     return {"weight_norm": float(jnp.linalg.norm(
         state.regressor.params["kernel"][...]))}
 

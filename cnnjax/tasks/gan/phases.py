@@ -20,7 +20,7 @@ resumed or multi-device runs draw the same numbers.
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +28,7 @@ import optax
 from flax import nnx
 
 from cnnjax import augment, losses, regularizers
+from cnnjax.errors import ConfigError
 from cnnjax.models.variables import BUFFERS
 
 # Purposes for fold_in: a new random use gets a new constant, never a reuse.
@@ -38,7 +39,6 @@ PURPOSE_AUGMENT_FAKE = 4
 PURPOSE_PENALTY = 5
 PURPOSE_AUGMENT_GENERATOR = 6
 PURPOSE_REGULARIZER = 7
-PURPOSE_GENERATOR_PHASES = 8  # the G regularisation phases' own key
 
 
 def fresh(tree):
@@ -57,8 +57,10 @@ class Regularizer:
 
   `loss(ctx, params, buffers, inputs, key, state)` returns (the weighted
   penalty, times `every` when lazy; metrics; the phase's new state), where
-  `inputs` are the (augmented) real images and labels of the D update, and
-  `state` is what `init(config)` made (None for stateless phases).
+  `inputs` are, for a discriminator phase, the (augmented) real images and
+  labels of its D update, and for a generator phase the batch size (it
+  draws its own latents with `ctx.draw(key, ...)`); `state` is what
+  `init(config)` made (None for stateless phases).
   """
   name: str
   network: str  # "generator" or "discriminator"
@@ -94,9 +96,13 @@ def optimizer(config, network: str,
   b1, b2 = optim.b1, optim.b2
   if phases is None:
     phases = regularizer_phases(config)
-  lazy = [p.every for p in phases if p.network == network and p.every > 1]
+  lazy = {p.every for p in phases if p.network == network and p.every > 1}
+  if len(lazy) > 1:
+    # StyleGAN2's correction assumes one regularisation interval per network.
+    raise ConfigError(f"Invalid config: the {network}'s lazy regularisers "
+                      f"have different intervals {sorted(lazy)}; use one.")
   if lazy:
-    lr, b1, b2 = regularizers.lazy_regularization_adam(lr, b1, b2, max(lazy))
+    lr, b1, b2 = regularizers.lazy_regularization_adam(lr, b1, b2, lazy.pop())
   return optax.adam(lr, b1=b1, b2=b2)
 
 
@@ -160,7 +166,7 @@ def discriminator_main(ctx: StepContext, d, d_opt, real, real_labels, fake,
   """D main: one optimizer step on the adversarial loss of (real, detached
   fake), both already augmented, plus the penalties taken at every update
   (WGAN-GP's, and regularisers with every = 1). Returns (d, d_opt,
-  metrics, reg_states)."""
+  reg_states, metrics, E[sign D(real)])."""
   d_loss_fn, _ = ctx.losses()
   gp_weight = ctx.config.loss.gp_weight
   eager = [p for p in ctx.phases
@@ -180,8 +186,8 @@ def discriminator_main(ctx: StepContext, d, d_opt, real, real_labels, fake,
       total = total + gp_weight * penalties["gp"]
     for phase in eager:
       loss, metrics, states[phase.name] = phase.loss(
-          ctx, params, new_buffers, (real, real_labels), key,
-          reg_states[phase.name])
+          ctx, params, new_buffers, (real, real_labels),
+          jax.random.fold_in(key, PURPOSE_REGULARIZER), reg_states[phase.name])
       total, penalties = total + loss, {**penalties, **metrics}
     return total, (new_buffers, adversarial, real_logits, fake_logits,
                    penalties, states)
@@ -190,9 +196,9 @@ def discriminator_main(ctx: StepContext, d, d_opt, real, real_labels, fake,
       grads = jax.value_and_grad(objective, has_aux=True)(d.params, d.buffers)
   params, d_opt = _update(ctx.modules.d_optimizer, grads, d_opt, d.params)
   metrics = {"d_loss": d_loss, "real_logit": jnp.mean(real_logits),
-             "fake_logit": jnp.mean(fake_logits),
-             "real_sign": jnp.mean(jnp.sign(real_logits)), **penalties}
-  return d.replace(params=params, buffers=buffers), d_opt, metrics, reg_states
+             "fake_logit": jnp.mean(fake_logits), **penalties}
+  return (d.replace(params=params, buffers=buffers), d_opt, reg_states,
+          metrics, jnp.mean(jnp.sign(real_logits)))
 
 
 def regularize(ctx: StepContext, phase: Regularizer, network, opt_state,
@@ -233,17 +239,24 @@ def _without_state(output):
   return loss, (metrics, state)
 
 
+class CriticOutput(NamedTuple):
+  """What one D update reports."""
+  metrics: dict  # D main's: d_loss, real_logit, fake_logit, penalties
+  regularizers: dict  # the lazy phases' metrics, each with <name>/runs
+  real_sign: jax.Array  # E[sign D(real)], ADA's overfitting heuristic
+
+
 def critic_update(ctx: StepContext, d, d_opt, reg_states, real, real_labels,
                   fake, fake_labels, key, d_step, probability):
   """One D update: D main on augmented (real, detached fake), then the D
   regularisation phases that are due at D update `d_step`. Returns (d,
-  d_opt, reg_states, main metrics, regularisation metrics)."""
+  d_opt, reg_states, CriticOutput)."""
   real_key = jax.random.fold_in(key, PURPOSE_AUGMENT_REAL)
   fake_key = (real_key if ctx.config.augment.same_for_real_and_fake else
               jax.random.fold_in(key, PURPOSE_AUGMENT_FAKE))
   real = ctx.augmented(real, real_key, probability)
   fake = ctx.augmented(jax.lax.stop_gradient(fake), fake_key, probability)
-  d, d_opt, metrics, reg_states = discriminator_main(
+  d, d_opt, reg_states, metrics, real_sign = discriminator_main(
       ctx, d, d_opt, real, real_labels, fake, fake_labels, key, reg_states)
   reg_states, reg_metrics = dict(reg_states), {}
   for phase in ctx.phases:
@@ -252,7 +265,7 @@ def critic_update(ctx: StepContext, d, d_opt, reg_states, real, real_labels,
           ctx, phase, d, d_opt, ctx.modules.d_optimizer, (real, real_labels),
           key, reg_states[phase.name], d_step % phase.every == 0)
       reg_metrics.update(phase_metrics)
-  return d, d_opt, reg_states, metrics, reg_metrics
+  return d, d_opt, reg_states, CriticOutput(metrics, reg_metrics, real_sign)
 
 
 def generator_main(ctx: StepContext, g_params, g_opt, generator_vjp, fake,
@@ -278,6 +291,9 @@ def generator_main(ctx: StepContext, g_params, g_opt, generator_vjp, fake,
 
 
 # --- Hooks: after the updates, on the new state. -----------------------------
+# hook(config, state, new_state, info) -> (new_state, metrics), where `info`
+# holds what the step's updates measured for them: "real_sign", the mean
+# E[sign D(real)] over the step's D updates.
 
 
 def ema_init(config, g_params):
@@ -298,9 +314,9 @@ def ema_beta(config, step: jax.Array) -> jax.Array:
   return 0.5 ** (images_per_step / jnp.maximum(half_life, 1e-8))
 
 
-def ema_hook(config, state, new_state, metrics):
+def ema_hook(config, state, new_state, info):
   """The EMA of G's params after step `state.step`."""
-  del metrics
+  del info
   if state.ema_params is None:
     return new_state, {}
   beta = ema_beta(config, state.step)
@@ -314,12 +330,13 @@ def ada_init(config):
   return jnp.zeros((), jnp.float32) if config.augment.ada_target > 0 else None
 
 
-def ada_hook(config, state, new_state, metrics):
-  """ADA's probability, moved by the last D update's E[sign D(real)]."""
+def ada_hook(config, state, new_state, info):
+  """ADA's probability, moved by E[sign D(real)] over the step's D updates
+  (all the real images the adjustment counts)."""
   if state.ada_p is None:
     return new_state, {}
   p = augment.ada_update(
-      state.ada_p, metrics["real_sign"], target=config.augment.ada_target,
+      state.ada_p, info["real_sign"], target=config.augment.ada_target,
       batch_size=config.train.batch_size * config.train.n_critic,
       adjust_kimg=config.augment.ada_kimg, interval=1)
   return new_state.replace(ada_p=p), {"ada_p": p}

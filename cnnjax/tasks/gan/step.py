@@ -34,17 +34,15 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
 
   def critic_step(carry, g_params, key, real, labels, index, step,
                   probability):
-    """D update `index` of this step, with a generator forward of its own;
-    only its regularisation metrics are kept (the step reports D main's of
-    the last update)."""
+    """D update `index` of this step, with a generator forward of its own."""
     d, d_opt, reg_states, g_buffers = carry
     critic_key = jax.random.fold_in(key, index)
     z, fake_labels = ctx.draw(critic_key, real.shape[0])
     fake, g_buffers = ctx.generate(g_params, g_buffers, z, fake_labels)
-    d, d_opt, reg_states, _, reg_metrics = phases_lib.critic_update(
+    d, d_opt, reg_states, output = phases_lib.critic_update(
         ctx, d, d_opt, reg_states, real, labels, fake, fake_labels,
         critic_key, step * n_critic + index, probability)
-    return (d, d_opt, reg_states, g_buffers), reg_metrics
+    return (d, d_opt, reg_states, g_buffers), output
 
   # An inner jit, so JAX traces it once for all n_critic - 1 calls (tracing
   # an SN ResNet D update takes seconds); XLA inlines the calls, so the
@@ -65,12 +63,12 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
 
     carry = (state.discriminator, state.d_opt, state.regularizers,
              state.generator.buffers)
-    reg_metrics = []  # summed over the step's D updates: (value, runs)
+    outputs = []
     for index in range(n_critic - 1):
-      carry, update_metrics = jitted_critic_step(
+      carry, output = jitted_critic_step(
           carry, g_params, key, reals[index], labels_of(index),
           jnp.asarray(index, jnp.int32), step, probability)
-      reg_metrics.append(update_metrics)
+      outputs.append(output)
     d, d_opt, reg_states, g_buffers = carry
 
     # The last D update shares its generator forward with G main.
@@ -80,32 +78,37 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
     fake, generator_vjp, g_buffers = jax.vjp(
         lambda p, b: ctx.generate(p, b, z, fake_labels), g_params, g_buffers,
         has_aux=True)
-    d, d_opt, reg_states, metrics, update_metrics = phases_lib.critic_update(
+    d, d_opt, reg_states, output = phases_lib.critic_update(
         ctx, d, d_opt, reg_states, reals[last], labels_of(last), fake,
         fake_labels, critic_key, step * n_critic + last, probability)
-    reg_metrics.append(update_metrics)
-    metrics.update(jax.tree.map(lambda *values: sum(values), *reg_metrics))
+    outputs.append(output)
+    # D main's metrics of the last update; the lazy phases' summed with
+    # their run counts over all the step's updates (the log divides).
+    metrics = dict(output.metrics)
+    metrics.update(jax.tree.map(lambda *values: sum(values),
+                                *[o.regularizers for o in outputs]))
+    info = {"real_sign": sum(o.real_sign for o in outputs) / n_critic}
     g_params, g_opt, metrics["g_loss"] = phases_lib.generator_main(
         ctx, g_params, state.g_opt, generator_vjp, fake, fake_labels, d,
         critic_key, probability)
     generator = state.generator.replace(params=g_params, buffers=g_buffers)
-    g_phase_key = jax.random.fold_in(key, phases_lib.PURPOSE_GENERATOR_PHASES)
     for ordinal, phase in enumerate(ctx.phases):
       if phase.network == "generator":
+        # Keys past the D updates' own (0 .. n_critic - 1).
+        phase_key = jax.random.fold_in(key, n_critic + ordinal)
         generator, g_opt, reg_states[phase.name], phase_metrics = (
             phases_lib.regularize(
                 ctx, phase, generator, g_opt, modules.g_optimizer,
-                reals[last].shape[0], jax.random.fold_in(g_phase_key, ordinal),
-                reg_states[phase.name], step % phase.every == 0))
+                reals[last].shape[0], phase_key, reg_states[phase.name],
+                step % phase.every == 0))
         metrics.update(phase_metrics)
 
     new_state = state.replace(step=step + 1, generator=generator,
                               discriminator=d, g_opt=g_opt, d_opt=d_opt,
                               regularizers=reg_states)
     for hook in phases_lib.HOOKS:
-      new_state, hook_metrics = hook(config, state, new_state, metrics)
+      new_state, hook_metrics = hook(config, state, new_state, info)
       metrics.update(hook_metrics)
-    metrics.pop("real_sign")  # ADA's input, not a metric
     return new_state, metrics
 
   return step_fn

@@ -134,6 +134,9 @@ class GanTask(base.Task):
     return (f"Trained to step {step}. Samples: {path}" if os.path.exists(path)
             else f"Trained to step {step}.")
 
+  def weight_fields(self, state) -> tuple[str, ...]:
+    return (*super().weight_fields(state), "ema_params")
+
   def warm_started(self, state: state_lib.GanState, targets: list[str]):
     """A loaded generator also starts the EMA, unless the EMA was loaded."""
     loaded_g = any(t in ("generator", "generator.params") for t in targets)
