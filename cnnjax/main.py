@@ -180,8 +180,19 @@ def _train(workdir: str) -> None:
     print(result["summary"], flush=True)
 
 
+def _quiet_closed_event_loops(unraisable) -> None:
+  """After a failed checkpoint read, TensorStore's threads still post
+  results to orbax's closed asyncio loop, and Python prints each refusal
+  as a traceback (dozens of lines after one clear error). Only those."""
+  if (isinstance(unraisable.exc_value, RuntimeError) and
+      str(unraisable.exc_value) == "Event loop is closed"):
+    return
+  sys.__unraisablehook__(unraisable)
+
+
 def run():
   """Console-script entry point."""
+  sys.unraisablehook = _quiet_closed_event_loops
   app.run(main, flags_parser=_parse)
 
 

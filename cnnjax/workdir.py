@@ -17,12 +17,11 @@ import logging
 import os
 
 import jax
-import orbax.checkpoint as ocp
 
 from cnnjax import config as config_lib
 from cnnjax.errors import CheckpointError, ConfigError, UserError
 from cnnjax.utils import checkpoint as checkpoint_lib
-from cnnjax.utils import files
+from cnnjax.utils import files, trees
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +147,13 @@ def restore(workdir: str, abstract, step: int | str | None = None):
 def restore_subtree(workdir: str, path: str, abstract,
                     step: int | str | None = None):
   """(step, subtree): one subtree of a checkpoint's state, e.g. "generator"
-  or "ema_params", restored into the shapes and shardings of `abstract`;
-  the rest of the checkpoint is not read.
+  or "ema_params", restored into the shapes and shardings of `abstract`.
+  Only the top-level field that holds it is read, and checked against the
+  digest saved with it.
 
-  `path` is dotted ("generator.params"). A missing subtree, or one whose
-  arrays differ in name, shape or dtype from `abstract`, is one
-  CheckpointError naming the subtree and the first differences.
+  `path` is dotted ("generator.params"). A missing or empty subtree, one
+  whose arrays differ in name, shape or dtype from `abstract`, or a damaged
+  one is one CheckpointError naming the subtree (and the differences).
   """
   checkpointer, step = _checkpointer(workdir, step)
   try:
@@ -163,65 +163,57 @@ def restore_subtree(workdir: str, path: str, abstract,
       raise CheckpointError(f"No checkpoint for step {step} in "
                             f"{checkpointer.directory}; available steps: "
                             f"{steps}.")
-    directory = checkpointer.state_directory(step)
+    where = f"the checkpoint of step {step} in {workdir}"
     try:
-      stored = checkpointer.state_metadata(step)
+      field_metadata = checkpointer.state_metadata(step)
     except Exception as error:  # orbax raises many types for bad files
+      raise CheckpointError(f"{where[0].upper()}{where[1:]} cannot be read "
+                            f"({checkpoint_lib.describe(error)}).") from None
+    keys = path.split(".")
+    stored = field_metadata
+    for depth, key in enumerate(keys):
+      if not isinstance(stored, dict) or key not in stored:
+        parent = ".".join(keys[:depth]) or "the state"
+        have = sorted(stored) if isinstance(stored, dict) else []
+        raise CheckpointError(f"{where[0].upper()}{where[1:]} has no subtree "
+                              f"{path!r} ({parent} holds "
+                              f"{have or 'no subtrees'}).")
+      stored = stored[key]
+    if not _flat(stored):
       raise CheckpointError(
-          f"The checkpoint of step {step} in {workdir} cannot be read "
-          f"({type(error).__name__}: "
-          f"{checkpoint_lib.first_line(error)}).") from None
+          f"The subtree {path!r} of {where} is empty: that run did not keep "
+          "one (e.g. ema_params of a run without an EMA).")
+    _check_same_arrays(_flat(stored), _flat(abstract), path, where)
+    # The whole field is read, since its digest covers all of it.
+    field, rest = keys[0], ".".join(keys[1:])
+    target = abstract
+    if rest:
+      some_sharding = jax.tree.leaves(abstract)[0].sharding
+      target = trees.replace_path(
+          jax.tree.map(lambda m: jax.ShapeDtypeStruct(
+              m.shape, m.dtype, sharding=some_sharding),
+              field_metadata[field]), rest, abstract)
+    try:
+      value = checkpointer.restore_field(step, field, target)
+    except Exception as error:  # orbax raises many types for bad files
+      raise CheckpointError(f"The subtree {path!r} of {where} cannot be read "
+                            f"({checkpoint_lib.describe(error)}).") from None
   finally:
     checkpointer.close()
-  keys = path.split(".")
-  for depth, key in enumerate(keys):
-    if not isinstance(stored, dict) or key not in stored:
-      where = ".".join(keys[:depth]) or "the state"
-      have = sorted(stored) if isinstance(stored, dict) else []
-      raise CheckpointError(
-          f"The checkpoint of step {step} in {workdir} has no subtree "
-          f"{path!r} ({where} holds {have or 'no subtrees'}).")
-    stored = stored[key]
-  if not _flat(stored):
-    raise CheckpointError(
-        f"The subtree {path!r} of the checkpoint of step {step} in {workdir} "
-        "is empty: that run did not keep one (e.g. ema_params of a run "
-        "without an EMA).")
-  _check_same_arrays(_flat(stored), _flat(abstract), path, workdir, step)
-  target = abstract
-  for key in reversed(keys):
-    target = {key: target}
-  try:
-    restored = ocp.PyTreeCheckpointer().restore(
-        directory, args=ocp.args.PyTreeRestore(
-            item=target, partial_restore=True,
-            restore_args=ocp.checkpoint_utils.construct_restore_args(target)))
-  except Exception as error:  # orbax raises many types for bad files
-    raise CheckpointError(
-        f"The subtree {path!r} of the checkpoint of step {step} in "
-        f"{workdir} cannot be read ({type(error).__name__}: "
-        f"{checkpoint_lib.first_line(error)}).") from None
-  for key in keys:
-    restored = restored[key]
-  return step, restored
+  return step, trees.get_path(value, rest) if rest else value
 
 
 def _flat(tree) -> dict:
   """{"a/b/c": (shape, dtype)} of a pytree of arrays, abstract arrays or
-  orbax ArrayMetadata, keyed the way orbax names them."""
-  def name(entry):
-    for attribute in ("key", "name", "idx"):
-      if hasattr(entry, attribute):
-        return str(getattr(entry, attribute))
-    return str(entry)
+  orbax ArrayMetadata, keyed as `trees.path_name` (as orbax names them)."""
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {"/".join(name(e) for e in path): (tuple(leaf.shape),
-                                           str(jax.numpy.dtype(leaf.dtype)))
+  return {trees.path_name(path): (tuple(leaf.shape),
+                                  str(jax.numpy.dtype(leaf.dtype)))
           for path, leaf in leaves}
 
 
-def _check_same_arrays(stored: dict, wanted: dict, path: str, workdir: str,
-                       step: int) -> None:
+def _check_same_arrays(stored: dict, wanted: dict, path: str,
+                       where: str) -> None:
   problems = [f"{key}: missing in the checkpoint" for key in wanted
               if key not in stored]
   problems += [f"{key}: not in this model" for key in stored
@@ -234,6 +226,6 @@ def _check_same_arrays(stored: dict, wanted: dict, path: str, workdir: str,
     shown = "\n  ".join(sorted(problems)[:8])
     more = f"\n  ... and {len(problems) - 8} more" if len(problems) > 8 else ""
     raise CheckpointError(
-        f"The subtree {path!r} of the checkpoint of step {step} in {workdir} "
+        f"The subtree {path!r} of {where} "
         f"does not fit this model:\n  {shown}{more}\nUse a run whose "
         f"{path.split('.')[0]} has the same architecture and sizes.")

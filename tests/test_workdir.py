@@ -242,3 +242,27 @@ def test_an_empty_source_subtree_says_so(tmp_path):
   warm = _warm_config(no_ema, "ema_params:generator.params")
   with pytest.raises(CheckpointError, match="'ema_params' .* is empty"):
     loop.train_and_evaluate(warm, str(tmp_path / "run"))
+
+
+def test_a_subtree_is_checked_against_its_digest(source_run, tmp_path):
+  """A warm start reads only one field, and checks it against that field's
+  own digest saved with the checkpoint."""
+  import shutil
+  copy = str(tmp_path / "copy")
+  shutil.copytree(source_run, copy)
+  run = runs.load(copy)
+  abstract = run.task.abstract_state(run.mesh)
+  digest_file = os.path.join(copy, "checkpoints", "4", "digest", "metadata")
+  with open(digest_file) as f:
+    digests = json.load(f)
+  assert set(digests["fields"]) >= {"generator", "discriminator",
+                                    "ema_params", "g_opt"}
+  digests["fields"]["generator"] = "0" * 64
+  with open(digest_file, "w") as f:
+    json.dump(digests, f)
+  with pytest.raises(CheckpointError, match="generator does not match"):
+    workdir_lib.restore_subtree(copy, "generator.params",
+                                abstract.generator.params)
+  # Another field is still read, checked against its own digest.
+  _, ema = workdir_lib.restore_subtree(copy, "ema_params", abstract.ema_params)
+  assert _leaves_equal(ema, run.state.ema_params)

@@ -1,27 +1,33 @@
-"""Orbax checkpoints of the train state and the data iterator.
+"""Orbax checkpoints of the train state and the data iterator, verified.
 
-Each step directory under `<workdir>/checkpoints/` holds two items: `state`
-(the whole train-state pytree) and `data` (the grain iterator's position,
-one file per process). Orbax writes to a temporary directory and renames it
-when complete, so a checkpoint is either whole or absent, even after
-`kill -9`. When the newest checkpoint cannot be read, restoring falls back
-to the one before it, warns, and moves the unreadable one aside (never
-deleting it) so that training can write that step again.
+Each step directory under `<workdir>/checkpoints/` holds three items:
+`state` (the whole train-state pytree), `data` (the grain iterator's
+position, one file per process, with its own checksum) and `digest` (the
+sha256 of the state and of each of its top-level fields, `tree_sha256`).
+Orbax writes to a temporary directory and renames it when complete, so a
+checkpoint is either whole or absent, even after `kill -9`; the digests
+catch what happens to it afterwards (a flipped byte on a disk, a copy gone
+wrong), which TensorStore would otherwise read back as other numbers.
+
+Restoring checks the digests. A checkpoint that cannot be read or does not
+match them is unreadable: restoring the newest falls back to the one before
+it, warns, and moves the bad one aside (never deleting it) so that
+training can write that step again.
 """
 
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import time
 
-import grain
 import jax
 import orbax.checkpoint as ocp
 
 from cnnjax.errors import CheckpointError
-from cnnjax.utils import files
+from cnnjax.utils import data_checkpoint, files, trees
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,18 @@ def has_checkpoints(workdir: str) -> bool:
   directory = os.path.join(workdir, "checkpoints")
   return os.path.isdir(directory) and any(
       name.isdigit() for name in os.listdir(directory))
+
+
+class CorruptCheckpoint(ValueError):
+  """A checkpoint's contents do not match the digests saved with it."""
+
+
+def state_digests(state) -> dict:
+  """What a checkpoint's `digest` item holds: the sha256 of the whole state
+  and of each top-level field (a warm start reads one field alone)."""
+  return {"state": trees.tree_sha256(state),
+          "fields": {name: trees.tree_sha256(child)
+                     for name, child in trees.children(state).items()}}
 
 
 class Checkpointer:
@@ -46,7 +64,8 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(),
-                       "data": grain.checkpoint.CheckpointHandler()})
+                       "data": data_checkpoint.VerifiedIteratorHandler(),
+                       "digest": ocp.JsonCheckpointHandler()})
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -56,11 +75,24 @@ class Checkpointer:
     return steps[-1] if steps else None
 
   def save(self, step: int, state, data_iterator=None) -> None:
-    """Saves asynchronously; the arrays are copied before this returns."""
-    items = {"state": ocp.args.StandardSave(state)}
+    """Saves asynchronously; the arrays are copied before this returns.
+    (The digests read the state on the host: this waits for its step.)"""
+    items = {"state": ocp.args.StandardSave(state),
+             "digest": ocp.args.JsonSave(state_digests(state))}
     if data_iterator is not None:
-      items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+      items["data"] = data_checkpoint.IteratorSave(data_iterator)
     self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def _digests(self, step: int) -> dict:
+    path = os.path.join(self.directory, str(step), "digest")
+    if not os.path.isdir(path):
+      raise CorruptCheckpoint("it has no digest item (damaged, or not "
+                              "written by this cnnjax)")
+    digests = self.manager.restore(step, args=ocp.args.Composite(
+        digest=ocp.args.JsonRestore()))["digest"]
+    if not isinstance(digests, dict) or "fields" not in digests:
+      raise CorruptCheckpoint("its digest item is damaged")
+    return digests
 
   def state_metadata(self, step: int):
     """The saved state's tree (nested dicts) of orbax ArrayMetadata, which
@@ -78,11 +110,38 @@ class Checkpointer:
     self.manager.close()
 
   def _restore_step(self, step: int, abstract_state, data_iterator):
+    digests = self._digests(step)
     items = {"state": ocp.args.StandardRestore(abstract_state)}
+    data_directory = os.path.join(self.directory, str(step), "data")
     if data_iterator is not None:
-      items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
-    return restored["state"]
+      items["data"] = data_checkpoint.IteratorRestore(data_iterator)
+    elif os.path.isdir(data_directory):  # nothing to restore into: check it
+      data_checkpoint.verify_directory(data_directory)
+    state = self.manager.restore(step, args=ocp.args.Composite(**items))[
+        "state"]
+    if trees.tree_sha256(state) != digests["state"]:
+      raise CorruptCheckpoint("its contents do not match the digest saved "
+                              "with it (damaged files)")
+    return state
+
+  def restore_field(self, step: int, field: str, abstract):
+    """One top-level field of the state of `step` (e.g. "generator"),
+    restored into the shapes and shardings of `abstract` (nested dicts or
+    the field's own pytree) and checked against its digest; nothing else of
+    the checkpoint is read. Raises CorruptCheckpoint on a mismatch."""
+    digests = self._digests(step)
+    if field not in digests["fields"]:
+      raise CorruptCheckpoint(f"its digest item has no field {field!r}")
+    target = {field: abstract}
+    restored = ocp.PyTreeCheckpointer().restore(
+        self.state_directory(step), args=ocp.args.PyTreeRestore(
+            item=target, partial_restore=True,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(target)))
+    value = restored[field]
+    if trees.tree_sha256(value) != digests["fields"][field]:
+      raise CorruptCheckpoint(f"its {field} does not match the digest saved "
+                              "with it (damaged files)")
+    return value
 
   def restore(self, abstract_state, data_iterator=None, step: int | None = None,
               move_aside: bool = True):
@@ -106,7 +165,7 @@ class Checkpointer:
       except Exception as error:  # orbax raises many types for bad files
         raise CheckpointError(
             f"The checkpoint of step {step} in {self.directory} cannot be "
-            f"read ({type(error).__name__}: {first_line(error)}). Pick "
+            f"read ({describe(error)}). Pick "
             f"another step ({steps}) or restore the files.") from None
     failures = []
     for candidate in reversed(steps):
@@ -119,13 +178,12 @@ class Checkpointer:
         if move_aside:
           self._move_aside(bad_step, error)
         else:
-          log.warning("The checkpoint of step %d could not be read (%s: "
-                          "%s); using step %d.", bad_step,
-                          type(error).__name__, first_line(error), candidate)
+          log.warning("The checkpoint of step %d could not be read (%s); "
+                      "using step %d.", bad_step, describe(error), candidate)
       return candidate, state
     if not failures:
       raise CheckpointError(f"No checkpoint in {self.directory}.")
-    details = "; ".join(f"step {s}: {type(e).__name__}: {first_line(e)}"
+    details = "; ".join(f"step {s}: {describe(e)}"
                         for s, e in failures)
     raise CheckpointError(
         f"No checkpoint in {self.directory} can be read ({details}). If the "
@@ -138,16 +196,27 @@ class Checkpointer:
     if jax.process_index() == 0:
       shutil.move(os.path.join(self.directory, str(step)), target)
     log.warning(
-        "The checkpoint of step %d could not be read (%s: %s); it was moved "
+        "The checkpoint of step %d could not be read (%s); it was moved "
         "to %s and training resumes from the previous checkpoint.",
-        step, type(error).__name__, first_line(error), target)
+        step, describe(error), target)
     self.manager.reload()
 
 
-def first_line(error: Exception) -> str:
-  """The first line of an error's message (orbax's run to pages)."""
-  text = str(error).strip().splitlines()
-  return text[0][:300] if text else ""
+def describe(error: Exception) -> str:
+  """One readable line for an orbax or TensorStore error: its type, and of
+  TensorStore's chain of causes ("DATA_LOSS: Error opening ...: Error
+  reading ...: CRC-32C checksum verification failed [tensorstore_spec=...]")
+  the status and the last two causes, without the specs and reprs."""
+  text = str(error).strip()
+  text = re.sub(r"\s*\[tensorstore_spec(\[\d+\])?='.*?'\]", "", text,
+                flags=re.S)
+  text = re.sub(r"<bound method [^>]*>", "", text)
+  text = (text.splitlines() or [""])[0]
+  status = re.match(r"([A-Z_]{4,}): ", text)
+  causes = text.split(": ")
+  if status and len(causes) > 3:
+    text = f"{status.group(1)}: ...: " + ": ".join(causes[-2:])
+  return f"{type(error).__name__}: {text[:300]}"
 
 
 BEST_DIR = "checkpoints_best"
