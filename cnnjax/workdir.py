@@ -139,7 +139,9 @@ def restore(workdir: str, abstract, step: int | str | None = None):
   number, or "best"."""
   checkpointer, step = _checkpointer(workdir, step)
   try:
-    return checkpointer.restore(abstract, step=step, move_aside=False)
+    step, state, _ = checkpointer.restore(abstract, step=step,
+                                          move_aside=False)
+    return step, state
   finally:
     checkpointer.close()
 

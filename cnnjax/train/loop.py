@@ -77,8 +77,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   checkpointer = checkpoint_lib.Checkpointer(workdir,
                                              config.train.keep_checkpoints)
   try:
-    step, state = _initial_state(task, mesh, abstract, checkpointer,
-                                 iterator, warm)
+    step, state, extras = _initial_state(task, mesh, abstract, checkpointer,
+                                         iterator, warm)
     log.info("Task %s: %d parameters; %d device(s) of kind %s.", task.name,
              task.count_params(state), mesh.size, jax.devices()[0].device_kind)
     is_chief = jax.process_index() == 0
@@ -93,8 +93,9 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
     train_step, _ = task.compile_step(mesh, abstract)
     works = task.periodic(RunContext(workdir, mesh, writers, is_chief))
     batches = _Batches(iterator, task.batch_sharding(mesh), batch_dims)
+    logger = _MetricsLogger(config, writers, step, extras.get("log"))
     step, interrupted, results = _run(config, step, state, train_step,
-                                      batches, works, checkpointer, writers)
+                                      batches, works, checkpointer, logger)
   finally:
     # Also on errors: let an in-flight asynchronous save finish.
     checkpointer.close()
@@ -104,21 +105,21 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
 
 
 def _initial_state(task, mesh, abstract, checkpointer, iterator, warm):
-  """(step, state): the newest readable checkpoint, else the warm start
-  (state, description), else scratch."""
+  """(step, state, extras): the newest readable checkpoint, else the warm
+  start (state, description), else scratch."""
   if checkpointer.latest_step() is not None:
-    step, state = checkpointer.restore(abstract, iterator)
+    step, state, extras = checkpointer.restore(abstract, iterator)
     log.info("Resuming from the checkpoint of step %d in %s.", step,
              checkpointer.directory)
-    return step, state
+    return step, state, extras
   if warm is not None:
     state, loaded = warm
     log.info("Starting from a warm start: %s (no checkpoint in %s).", loaded,
              checkpointer.directory)
-    return 0, state
+    return 0, state, {}
   log.info("Starting from scratch (no checkpoint in %s).",
            checkpointer.directory)
-  return 0, task.create_state(mesh)
+  return 0, task.create_state(mesh), {}
 
 
 class _Batches:
@@ -139,18 +140,25 @@ class _Batches:
 
 
 def _run(config, step, state, train_step, batches, works, checkpointer,
-         writers):
+         logger):
   """Steps until `train.num_steps` or a stop signal; returns (step, the
   signal or None, the last result of each periodic work)."""
   num_steps = config.train.num_steps
   first_step = step
-  logger = _MetricsLogger(config, writers, step)
   last_run, results = {}, {}
   interrupted = None
 
   def run_work(work, step, state):
     results[work.name] = work.run(step, state)
     last_run[work.name] = step
+
+  def save(step, state):
+    # The rows up to this step are written first, and the log's running
+    # window goes with the state: a resumed run logs what a straight one
+    # does.
+    logger.flush()
+    checkpointer.save(step, state, batches.iterator,
+                      extras={"log": logger.window_state()})
 
   try:
     with preemption.PreemptionGuard() as guard:
@@ -163,7 +171,7 @@ def _run(config, step, state, train_step, batches, works, checkpointer,
             run_work(work, step, state)
         stop = guard.should_stop(step)
         if step % config.train.checkpoint_every_steps == 0 or stop:
-          checkpointer.save(step, state, batches.iterator)
+          save(step, state)
         if stop:
           interrupted = guard.requested or "preemption"
           log.info("Stopping at step %d on %s; checkpoint saved.", step,
@@ -171,7 +179,7 @@ def _run(config, step, state, train_step, batches, works, checkpointer,
           break
       logger.flush()
       if checkpointer.latest_step() != step:
-        checkpointer.save(step, state, batches.iterator)
+        save(step, state)
       if interrupted is None and step > first_step:
         for work in works:
           if last_run.get(work.name) != step:
@@ -183,10 +191,12 @@ def _run(config, step, state, train_step, batches, works, checkpointer,
 
 class _MetricsLogger:
   """Log rows of the step metrics, averaged over the steps since the last
-  row, without blocking the device: the sums stay on the device, and a log
-  step's row is read only after the next step is queued."""
+  log step, without blocking the device: the sums stay on the device, and a
+  log step's row is read only after the next step is queued. The running
+  window goes into every checkpoint, so the rows of a resumed run are those
+  of a straight run (but for the timings)."""
 
-  def __init__(self, config, writers, step):
+  def __init__(self, config, writers, step, window: dict | None = None):
     self.config = config
     self.writers = writers
     self.first_step = step
@@ -195,7 +205,19 @@ class _MetricsLogger:
     self.start_time = now
     self.window = (step, now)  # throughput since (step, time)
     self.sums, self.count = None, 0
+    if window and window["count"]:  # the sums a checkpoint carried over
+      self.count = window["count"]
+      self.sums = {key: jnp.asarray(value, dtype)
+                   for key, (value, dtype) in window["sums"].items()}
     self.pending = None  # (step, sums, count) of a log step not yet written
+
+  def window_state(self) -> dict:
+    """The steps since the last row, as a checkpoint keeps them: float32
+    sums are exact in JSON, so a resumed run adds to the same numbers."""
+    sums = jax.device_get(self.sums) if self.sums else {}
+    return {"count": self.count,
+            "sums": {key: [float(value), str(value.dtype)]
+                     for key, value in sums.items()}}
 
   def step_done(self, step: int, metrics: dict, is_last: bool) -> None:
     if step == self.first_step + 1:
@@ -208,9 +230,14 @@ class _MetricsLogger:
     self.sums = metrics if self.sums is None else jax.tree.map(
         jnp.add, self.sums, metrics)
     self.count += 1
-    if step % self.config.train.log_every_steps == 0 or is_last:
+    if step % self.config.train.log_every_steps == 0:
       self.pending = (step, self.sums, self.count)
       self.sums, self.count = None, 0
+    elif is_last:
+      # A row for the run's last steps, but the window goes on (and into
+      # the checkpoint): a run extended later logs its next row over the
+      # whole window, as a run that went straight there does.
+      self.pending = (step, self.sums, self.count)
 
   def flush(self) -> None:
     if self.pending is not None:

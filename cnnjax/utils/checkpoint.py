@@ -15,6 +15,7 @@ it, warns, and moves the bad one aside (never deleting it) so that
 training can write that step again.
 """
 
+import hashlib
 import json
 import logging
 import math
@@ -43,6 +44,10 @@ class CorruptCheckpoint(ValueError):
   """A checkpoint's contents do not match the digests saved with it."""
 
 
+def _json_sha256(value) -> str:
+  return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def state_digests(state) -> dict:
   """What a checkpoint's `digest` item holds: the sha256 of the whole state
   and of each top-level field (a warm start reads one field alone)."""
@@ -65,7 +70,8 @@ class Checkpointer:
         self.directory, options=options,
         item_handlers={"state": ocp.StandardCheckpointHandler(),
                        "data": data_checkpoint.VerifiedIteratorHandler(),
-                       "digest": ocp.JsonCheckpointHandler()})
+                       "digest": ocp.JsonCheckpointHandler(),
+                       "extras": ocp.JsonCheckpointHandler()})
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -74,13 +80,20 @@ class Checkpointer:
     steps = self.steps()
     return steps[-1] if steps else None
 
-  def save(self, step: int, state, data_iterator=None) -> None:
+  def save(self, step: int, state, data_iterator=None,
+           extras: dict | None = None) -> None:
     """Saves asynchronously; the arrays are copied before this returns.
-    (The digests read the state on the host: this waits for its step.)"""
-    items = {"state": ocp.args.StandardSave(state),
-             "digest": ocp.args.JsonSave(state_digests(state))}
+    (The digests read the state on the host: this waits for its step.)
+    `extras` is JSON the loop keeps with the state (the log's running
+    window), covered by the digests too."""
+    digests = state_digests(state)
+    items = {"state": ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items["data"] = data_checkpoint.IteratorSave(data_iterator)
+    if extras is not None:
+      digests["extras"] = _json_sha256(extras)
+      items["extras"] = ocp.args.JsonSave(extras)
+    items["digest"] = ocp.args.JsonSave(digests)
     self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
   def _digests(self, step: int) -> dict:
@@ -117,12 +130,17 @@ class Checkpointer:
       items["data"] = data_checkpoint.IteratorRestore(data_iterator)
     elif os.path.isdir(data_directory):  # nothing to restore into: check it
       data_checkpoint.verify_directory(data_directory)
-    state = self.manager.restore(step, args=ocp.args.Composite(**items))[
-        "state"]
-    if trees.tree_sha256(state) != digests["state"]:
+    if "extras" in digests:
+      items["extras"] = ocp.args.JsonRestore()
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    if trees.tree_sha256(restored["state"]) != digests["state"]:
       raise CorruptCheckpoint("its contents do not match the digest saved "
                               "with it (damaged files)")
-    return state
+    extras = restored["extras"] if "extras" in digests else {}
+    if "extras" in digests and _json_sha256(extras) != digests["extras"]:
+      raise CorruptCheckpoint("its extras do not match the digest saved "
+                              "with them (damaged files)")
+    return restored["state"], extras
 
   def restore_field(self, step: int, field: str, abstract):
     """One top-level field of the state of `step` (e.g. "generator"),
@@ -148,8 +166,8 @@ class Checkpointer:
     """Restores a checkpoint into the shapes and shardings of `abstract_state`.
 
     With `step=None` it takes the newest readable checkpoint, falling back
-    past unreadable ones with a warning. Returns (step, state); the data
-    iterator, when given, is moved to the saved position in place.
+    past unreadable ones with a warning. Returns (step, state, extras); the
+    data iterator, when given, is moved to the saved position in place.
     Unreadable newer checkpoints are moved aside when `move_aside` (train
     needs their step numbers free), else only reported.
     Raises CheckpointError when nothing readable is there.
@@ -161,7 +179,8 @@ class Checkpointer:
             f"No checkpoint for step {step} in {self.directory}; "
             f"available steps: {steps or 'none'}.")
       try:
-        return step, self._restore_step(step, abstract_state, data_iterator)
+        return (step, *self._restore_step(step, abstract_state,
+                                          data_iterator))
       except Exception as error:  # orbax raises many types for bad files
         raise CheckpointError(
             f"The checkpoint of step {step} in {self.directory} cannot be "
@@ -170,7 +189,8 @@ class Checkpointer:
     failures = []
     for candidate in reversed(steps):
       try:
-        state = self._restore_step(candidate, abstract_state, data_iterator)
+        state, extras = self._restore_step(candidate, abstract_state,
+                                           data_iterator)
       except Exception as error:  # orbax raises many types for bad files
         failures.append((candidate, error))
         continue
@@ -180,7 +200,7 @@ class Checkpointer:
         else:
           log.warning("The checkpoint of step %d could not be read (%s); "
                       "using step %d.", bad_step, describe(error), candidate)
-      return candidate, state
+      return candidate, state, extras
     if not failures:
       raise CheckpointError(f"No checkpoint in {self.directory}.")
     details = "; ".join(f"step {s}: {describe(e)}"

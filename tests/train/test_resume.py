@@ -226,3 +226,62 @@ def test_a_flipped_byte_is_detected_and_training_falls_back(
     aside = os.listdir(os.path.join(workdir, "checkpoints_unreadable"))
     assert len(aside) == 1 and aside[0].startswith("20.")
   assert detected >= 1  # the arrays' own bytes are always read
+
+
+TIMINGS = ("steps_per_sec", "images_per_sec", "wall_time")
+
+
+def _rows(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMINGS}
+            for line in f]
+
+
+@pytest.mark.slow
+def test_logs_of_stopped_runs_equal_a_straight_runs(tmp_path):
+  """Log rows every 4 steps, checkpoints every 3 (or at a signal): killed,
+  signalled or extended runs resume between log steps, and their
+  metrics.jsonl is the straight run's in every non-timing field."""
+  config = load_config("dcgan", "tiny")
+  config.train.num_steps, config.train.log_every_steps = 24, 4
+  straight = str(tmp_path / "straight")
+  loop.train_and_evaluate(config, straight)
+  expected = _rows(straight)
+  assert [r["step"] for r in expected] == [4, 8, 12, 16, 20, 24]
+  common = ["--config.train.log_every_steps=4"]
+
+  def resume(workdir):
+    result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+                 "--config.train.num_steps=24", *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+  killed = str(tmp_path / "killed")
+  process = _start(killed, *common, "--config.train.checkpoint_every_steps=3")
+  checkpoints = os.path.join(killed, "checkpoints")
+  _wait_for(lambda: os.path.isdir(checkpoints) and any(
+      s.isdigit() and int(s) >= 5 for s in os.listdir(checkpoints)), process)
+  process.kill()
+  process.communicate()
+  assert "Resuming from the checkpoint of step" in resume(killed).stderr
+  assert _rows(killed) == expected
+
+  signalled = str(tmp_path / "signalled")
+  process = _start(signalled, *common,
+                   "--config.train.checkpoint_every_steps=100000")
+  _wait_for(lambda: os.path.exists(os.path.join(signalled, "metrics.jsonl"))
+            and len(_steps_logged(signalled)) >= 1, process)
+  process.send_signal(signal.SIGTERM)
+  process.communicate(timeout=120)
+  stopped = [int(s) for s in os.listdir(os.path.join(signalled,
+                                                     "checkpoints"))]
+  resume(signalled)
+  assert _rows(signalled) == expected, stopped
+
+  extended = str(tmp_path / "extended")
+  config.train.num_steps = 7
+  loop.train_and_evaluate(config, extended)
+  resume(extended)
+  rows = _rows(extended)
+  assert [r["step"] for r in rows] == [4, 7, 8, 12, 16, 20, 24]
+  assert [r for r in rows if r["step"] != 7] == expected
