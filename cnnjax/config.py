@@ -27,6 +27,8 @@ RESUMABLE_CHANGES = (
     "train.eval_every_steps",
     "train.keep_checkpoints",
     "train.progress_bar",
+    "train.on_nonfinite",  # what to do if it diverges, not what it computes
+    "train.max_rollbacks",
     "eval.",  # evaluation reads the state; it never changes training
     "data.num_threads",
     "data.prefetch",
@@ -60,6 +62,11 @@ def shared_config(task: str) -> ml_collections.ConfigDict:
   config.train.checkpoint_every_steps = 500
   config.train.keep_checkpoints = 3
   config.train.progress_bar = "auto"  # "auto" (on a terminal), "on", "off"
+  # A step whose losses or new state are not finite: "stop" (the last good
+  # checkpoint is kept), or "rollback" to it, skipping the batches that led
+  # there, at most max_rollbacks times (cnnjax/train/sentry.py).
+  config.train.on_nonfinite = "stop"
+  config.train.max_rollbacks = 3
 
   # Warm start (params-only, as MaxText's load_parameters_from_path): when
   # the workdir has no checkpoint yet, a subtree of another run's checkpoint
@@ -158,6 +165,10 @@ def validate_shared(config: ml_collections.ConfigDict,
     check(config.train[field] > 0, f"train.{field} must be positive.")
   check(config.train.progress_bar in ("auto", "on", "off"),
         "train.progress_bar must be auto, on or off.")
+  check(config.train.on_nonfinite in ("stop", "rollback"),
+        f"train.on_nonfinite={config.train.on_nonfinite!r} must be stop or "
+        "rollback.")
+  check(config.train.max_rollbacks >= 0, "train.max_rollbacks must be >= 0.")
   check(config.wandb.mode in WANDB_MODES,
         f"wandb.mode={config.wandb.mode!r} must be one of {WANDB_MODES}.")
   init_from = config.init_from

@@ -30,13 +30,18 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from jax.sharding import Mesh
 
 from cnnjax import config as config_lib
 from cnnjax import sharding
 from cnnjax.models.variables import Network
-from cnnjax.utils.trees import tree_sha256
+from cnnjax.utils.trees import all_finite, tree_sha256
+
+# The metric every compiled step adds: 1.0 when its losses or new state hold
+# a NaN or an infinity (the loop's guard reads it; logs leave it out).
+NONFINITE = "nonfinite"
 
 
 def networks(state) -> dict[str, Network]:
@@ -116,7 +121,10 @@ class Task(abc.ABC):
     return sharding.batch_sharding(mesh, len(self.batch_dims()))
 
   def compile_step(self, mesh: Mesh, abstract):
-    """The step jitted with explicit shardings, the state donated.
+    """The step jitted with explicit shardings, the state donated, and the
+    NONFINITE metric added (a reduction over the new state: the DCGAN step
+    measured 245.6-258.8 ms with it and 245.5-260.1 ms without, on 2 CPU
+    cores).
 
     Returns (jitted step, trace counter): the counter is a one-element list
     incremented each time JAX traces the step, so tests can assert it is 1.
@@ -126,7 +134,9 @@ class Task(abc.ABC):
 
     def counted(state, batch):
       traces[0] += 1
-      return step_fn(state, batch)
+      state, metrics = step_fn(state, batch)
+      finite = all_finite((state, metrics))
+      return state, {**metrics, NONFINITE: 1.0 - finite.astype(jnp.float32)}
 
     state_shardings = sharding.shardings_of(abstract)
     jitted = jax.jit(counted,

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -43,6 +44,14 @@ def tree_sha256(tree) -> str:
     digest.update(f"{value.dtype}{value.shape}".encode())
     digest.update(value.tobytes())
   return digest.hexdigest()
+
+
+def all_finite(tree):
+  """Whether every floating-point leaf of `tree` is finite: a traced bool,
+  for use inside a compiled step."""
+  checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
 
 
 def children(tree) -> dict:

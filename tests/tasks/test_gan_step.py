@@ -117,5 +117,7 @@ def test_critic_updates_match_the_eager_loop():
     for a, b in zip(jax.tree.leaves(jax.device_get(getattr(eager, part))),
                     jax.tree.leaves(jax.device_get(getattr(compiled, part)))):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  assert float(metrics.pop("nonfinite")) == 0  # the compiled step's guard
+  assert set(metrics) == set(eager_metrics)
   for key in metrics:
     np.testing.assert_allclose(eager_metrics[key], metrics[key], rtol=1e-4)

@@ -17,7 +17,7 @@ from flax import nnx
 from cnnjax import commands, config as config_lib, runs, tasks
 from cnnjax.models import variables
 from cnnjax.tasks import base
-from cnnjax.train import loop
+from cnnjax.train import loop, metrics_log
 from tests.conftest import digests
 
 
@@ -29,7 +29,11 @@ class ToyState:
 
 
 class ToyTask(base.Task):
-  """Regresses an image's label from its pixels with one dense layer."""
+  """Regresses an image's label from its pixels with one dense layer.
+
+  With optim.poison > 0, a batch whose labels sum to more than it gives a
+  NaN loss: the divergence a bad batch causes (tests/train/test_sentry.py).
+  """
 
   name = "toy"
 
@@ -46,7 +50,7 @@ class ToyTask(base.Task):
   def default_config(cls):
     config = config_lib.shared_config("toy")
     config.data.name = "digits"
-    config.optim = ml_collections.ConfigDict({"lr": 1e-3})
+    config.optim = ml_collections.ConfigDict({"lr": 1e-3, "poison": 0.0})
     config.train.batch_size = 16
     config.train.num_steps = 6
     config.train.log_every_steps = 2
@@ -70,7 +74,10 @@ class ToyTask(base.Task):
 
       def loss_fn(params):
         model = variables.merge(self.graphdef, state.regressor, params)
-        return jnp.mean((model(images)[:, 0] - target) ** 2)
+        loss = jnp.mean((model(images)[:, 0] - target) ** 2)
+        poison = self.config.optim.poison
+        return jnp.where((poison > 0) & (jnp.sum(target) > poison), jnp.nan,
+                         loss)
 
       loss, grads = jax.value_and_grad(loss_fn)(state.regressor.params)
       updates, opt = self.optimizer.update(grads, state.opt)
@@ -125,4 +132,4 @@ def test_a_new_task_needs_no_edit_of_the_loop(toy_registered, tmp_path):
 def test_metrics_average_over_steps_or_over_the_runs_of_a_phase():
   sums = {"d_loss": 6.0, "r1": 0.9, "r1/runs": 3.0, "pl": 0.0,
           "pl/runs": 0.0}
-  assert loop._averages(sums, count=6) == {"d_loss": 1.0, "r1": 0.3}
+  assert metrics_log.averages(sums, count=6) == {"d_loss": 1.0, "r1": 0.3}
