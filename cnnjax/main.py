@@ -1,12 +1,10 @@
 """The `cnnjax` command: parses flags and dispatches to library functions.
 
-  cnnjax train   --config FILE[:ARG] --workdir DIR [--config.a.b=v ...] [--allow_config_change]
-  cnnjax sample  --workdir DIR --num N --out FILE.png [--seed S] [--step K] [--class C] [--overwrite]
-  cnnjax eval    --workdir DIR [--extractor NAME] [--num_samples N] [--step K|best]
-  cnnjax inspect --workdir DIR [--step K|best]
-  cnnjax bench   --config FILE[:ARG] [--steps N] [--batch B] [--pipeline]
+`cnnjax --help` lists the commands, `cnnjax COMMAND --help` their flags
+(the table is cnnjax/cli.py).
 """
 
+import json
 import logging as std_logging
 import os
 import sys
@@ -17,38 +15,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from cnnjax import cli  # noqa: E402
 from cnnjax.errors import UserError  # noqa: E402
-
-COMMANDS = ("train", "sample", "eval", "inspect", "bench")
-USAGE = __doc__
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config", None, "Config file and argument, e.g. configs/dcgan.py:tiny.",
     lock_config=True)
-flags.DEFINE_string("workdir", None, "Run directory (config, logs, checkpoints).")
+flags.DEFINE_string("workdir", None,
+                    "The run's directory (config, logs, checkpoints).")
 flags.DEFINE_bool("multihost", False,
                   "Start JAX's multi-process runtime first (one process per "
                   "host; SLURM/Open MPI are detected, or set "
                   "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID).")
 flags.DEFINE_bool("allow_config_change", False,
                   "Resume a workdir even though its config differs.")
-flags.DEFINE_integer("num", 64, "sample: how many images.")
-flags.DEFINE_string("out", None, "sample: the PNG file to write.")
-flags.DEFINE_integer("seed", 0, "sample: seed of the latents.")
-flags.DEFINE_string("step", None, "sample/eval/inspect: checkpoint step, or "
-                    "'best' (lowest FID during training); default: newest.")
-flags.DEFINE_string("extractor", None, "eval: feature network, e.g. classifier, "
+flags.DEFINE_integer("num", 64, "How many images.")
+flags.DEFINE_string("out", None, "The PNG file to write.")
+flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (lowest "
+                    "FID during training); default: the newest.")
+flags.DEFINE_string("extractor", None, "Feature network: classifier, "
                     "classifier:<workdir>, inception_v3[:<weights.npz>] "
                     "(default: the run's eval.extractor).")
-flags.DEFINE_integer("num_samples", None, "eval: generated images (default: "
-                     "the run's eval.num_samples).")
-flags.DEFINE_bool("overwrite", False, "sample: replace an existing --out file.")
-flags.DEFINE_integer("steps", 20, "bench: timed steps (after warm-up).")
-flags.DEFINE_integer("batch", None, "bench: global batch size (default: the config's).")
-flags.DEFINE_bool("pipeline", False, "bench: time the input pipeline alone.")
-flags.DEFINE_integer("class", None, "sample: draw this class (conditional "
-                     "models); without it, one row per class.")
+flags.DEFINE_integer("num_samples", None, "Generated images (default: the "
+                     "run's eval.num_samples).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
+flags.DEFINE_integer("steps", 20, "Timed steps (after warm-up).")
+flags.DEFINE_integer("batch", None,
+                     "Global batch size (default: the config's).")
+flags.DEFINE_bool("pipeline", False, "Time the input pipeline alone.")
+flags.DEFINE_integer("class", None, "Draw this class (conditional models); "
+                     "without it, one row per class.")
+flags.DEFINE_bool("json", False, "Print the config as JSON (default: as "
+                  "YAML-like text).")
 
 
 def _fail(message: str, code: int = 2):
@@ -66,7 +66,7 @@ def _parse(argv: list[str]) -> list[str]:
       FLAGS.config.keys()
     return remaining
   except flags.Error as error:
-    _fail(f"{error}\n{USAGE}")
+    _fail(cli.flag_error(str(error)))
   except UserError as error:  # raised by a config file's get_config
     _fail(str(error))
   except (AttributeError, KeyError) as error:  # --config.a.b of no field
@@ -88,11 +88,14 @@ def _innermost_message(error: BaseException) -> str:
       else str(error)
 
 
-def _require(name: str) -> str:
-  value = getattr(FLAGS, name)
-  if value is None:
-    _fail(f"--{name} is required.\n{USAGE}")
-  return value
+def _require(command: str) -> None:
+  for name in cli.REQUIRED[command]:
+    if FLAGS[name].value is None:
+      example = {"config": "e.g. --config=configs/dcgan.py:fashion_mnist",
+                 "workdir": "the run's directory",
+                 "out": "the PNG file to write"}[name]
+      _fail(f"--{name} is required for {command} ({example}); "
+            f"`cnnjax {command} --help` lists its flags.")
 
 
 def _step():
@@ -110,10 +113,11 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str]) -> None:
   _quiet_libraries()
-  if len(argv) != 2 or argv[1] not in COMMANDS:
-    _fail(f"expected one command of {', '.join(COMMANDS)}; got "
-          f"{' '.join(argv[1:]) or 'none'}.\n{USAGE}")
+  if len(argv) != 2 or argv[1] not in cli.COMMANDS:
+    _fail(f"expected one command of {', '.join(cli.COMMANDS)}; got "
+          f"{' '.join(argv[1:]) or 'none'}. `cnnjax --help` describes them.")
   command = argv[1]
+  _require(command)
   from cnnjax.utils import compile_cache
   compile_cache.enable()
   try:
@@ -123,15 +127,15 @@ def main(argv: list[str]) -> None:
     if command == "bench":
       _bench()
       return
-    workdir = _require("workdir")
+    if command == "config":
+      _config()
+      return
+    workdir = FLAGS.workdir
     if command == "train":
-      if FLAGS.config is None:
-        _fail("--config is required for train, e.g. "
-              "--config=configs/dcgan.py:fashion_mnist.")
       _train(workdir)
     elif command == "sample":
       from cnnjax import commands
-      result = commands.sample(workdir, FLAGS.num, _require("out"),
+      result = commands.sample(workdir, FLAGS.num, FLAGS.out,
                                seed=FLAGS.seed, step=_step(),
                                overwrite=FLAGS.overwrite,
                                class_label=FLAGS["class"].value)
@@ -154,12 +158,22 @@ def main(argv: list[str]) -> None:
           "its permissions and free space.")
 
 
+def _config() -> None:
+  """Prints the resolved config after checking it as train would."""
+  import jax
+  from cnnjax import config as config_lib
+  from cnnjax import tasks
+  config = FLAGS.config
+  tasks.get(config.get("task", "")).validate(config, jax.device_count())
+  if FLAGS.json:
+    print(json.dumps(config_lib.to_dict(config), indent=2, sort_keys=True))
+  else:
+    print(config, end="", flush=True)
+
+
 def _bench() -> None:
   from cnnjax import bench, commands
   config = FLAGS.config
-  if config is None:
-    _fail("--config is required for bench, e.g. "
-          "--config=configs/dcgan.py:fashion_mnist.")
   if FLAGS.batch is not None:
     config.train.batch_size = FLAGS.batch
   if FLAGS.pipeline:
@@ -193,6 +207,10 @@ def _quiet_closed_event_loops(unraisable) -> None:
 def run():
   """Console-script entry point."""
   sys.unraisablehook = _quiet_closed_event_loops
+  wants_help, command = cli.help_request(sys.argv)
+  if wants_help:
+    print(cli.usage(FLAGS, command), flush=True)
+    sys.exit(0)
   app.run(main, flags_parser=_parse)
 
 

@@ -150,3 +150,51 @@ def test_a_workdir_that_is_a_file_exits_2(tmp_path):
   _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={path}"),
                       str(path))
   assert path.read_text() == "a user's file"
+
+
+def test_help_lists_every_command_and_its_flags():
+  from cnnjax import cli as cli_table
+  from cnnjax import main  # noqa: F401  (defines the flags)
+  from absl import flags
+  result = cli("--help")
+  assert result.returncode == 0 and "Traceback" not in result.stderr
+  for command in cli_table.COMMANDS:
+    assert f"  {command} " in result.stdout
+  for command, (_, names) in cli_table.COMMANDS.items():
+    for form in ([command, "--help"], [command, "-h"], ["help", command]):
+      shown = cli(*form)
+      assert shown.returncode == 0, (form, shown.stderr[-2000:])
+      assert shown.stdout.startswith(f"usage: cnnjax {command}")
+      for name in names:
+        assert flags.FLAGS[name].help in shown.stdout  # defined, described
+        assert f"--{name}" in shown.stdout
+
+
+def test_config_prints_the_resolved_fields():
+  result = cli("config", "--config=configs/sngan.py:tiny", "--json",
+               "--config.model.generator.base_width=4")
+  assert result.returncode == 0, result.stderr[-2000:]
+  values = json.loads(result.stdout)
+  assert values["model"]["generator"] == {"name": "resnet", "latent_dim": 16,
+                                          "base_width": 4, "bn_momentum": 0.9}
+  assert values["train"]["n_critic"] == 2 and values["task"] == "gan"
+  text = cli("config", "--config=configs/classifier.py:tiny")
+  assert text.returncode == 0 and "  base_width: 8\n" in text.stdout
+  _assert_clean_error(cli("config", "--config=configs/dcgan.py:tiny",
+                          "--config.train.log_every_steps=0"),
+                      "train.log_every_steps must be positive")
+
+
+@pytest.mark.parametrize("args,line", [
+    (["--config.train.num_steps=lots"],
+     "cnnjax: error: --config.train.num_steps takes an integer, not 'lots'."),
+    (["--config.optim.g_lr=fast"],
+     "cnnjax: error: --config.optim.g_lr takes a number, not 'fast'."),
+    (["--train.num_steps=3"],
+     "cnnjax: error: unknown flag --train.num_steps; config fields take the "
+     "--config. prefix: --config.train.num_steps=..."),
+])
+def test_flag_errors_are_one_line(tmp_path, args, line):
+  result = cli("train", f"--config={TINY}", f"--workdir={tmp_path}", *args)
+  assert result.returncode == 2
+  assert result.stderr.strip() == line

@@ -1,0 +1,90 @@
+"""What the `cnnjax` command says about itself: its commands and their
+flags (`--help`), and flag errors as one line naming the fix.
+
+Kept apart from main.py's dispatch so that the help is data, and tests can
+check that every command's flags are defined and described.
+"""
+
+import re
+
+# command -> (what it does, its flags in the order --help lists them)
+COMMANDS = {
+    "train": ("Train a run, or resume the one in --workdir (see README: The "
+              "workdir).",
+              ("config", "workdir", "allow_config_change", "multihost")),
+    "sample": ("Write a grid of samples of a run's checkpoint.",
+               ("workdir", "out", "num", "seed", "step", "class",
+                "overwrite")),
+    "eval": ("Print (and append to metrics.jsonl) the sample-quality metrics "
+             "of a checkpoint, or a classifier's test accuracy.",
+             ("workdir", "step", "extractor", "num_samples")),
+    "inspect": ("Print a checkpoint's step, size, digests and the workdir's "
+                "checkpoints (it verifies the checkpoint).",
+                ("workdir", "step")),
+    "bench": ("Time a config's train step (or its input pipeline) and print "
+              "one JSON line.", ("config", "steps", "batch", "pipeline")),
+    "config": ("Print a config file's resolved fields (after --config.a.b=v "
+               "overrides), checked as train would check them.",
+               ("config", "json")),
+}
+REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
+            "eval": ("workdir",), "inspect": ("workdir",),
+            "bench": ("config",), "config": ("config",)}
+HELP_FLAGS = ("-h", "--help", "help", "-help")
+
+
+def usage(flag_values, command: str | None = None) -> str:
+  """The help of one command, or of them all."""
+  if command is None:
+    lines = ["usage: cnnjax COMMAND [flags]   (cnnjax COMMAND --help lists its "
+             "flags)", "", "commands:"]
+    lines += [f"  {name:8} {summary}" for name, (summary, _) in
+              COMMANDS.items()]
+    lines += ["", "Every config field can be set as --config.SECTION.FIELD="
+              "VALUE; `cnnjax config --config FILE` lists them."]
+    return "\n".join(lines)
+  summary, names = COMMANDS[command]
+  required = REQUIRED[command]
+  lines = [f"usage: cnnjax {command} " + " ".join(
+      f"--{n}=..." if n in required else f"[--{n}]" for n in names), "",
+           summary, "", "flags:"]
+  for name in names:
+    default = flag_values[name].default
+    note = (" (required)" if name in required else
+            f" (default: {default})" if default not in (None, False) else "")
+    lines.append(f"  --{name:20} {flag_values[name].help}{note}")
+  if "config" in names:
+    lines.append("  --config.SECTION.FIELD=VALUE  override a field of the "
+                 "config (`cnnjax config --config FILE` lists them)")
+  return "\n".join(lines)
+
+
+def help_request(argv: list[str]) -> tuple[bool, str | None]:
+  """Whether argv asks for help, and for which command (None: all)."""
+  if not any(arg in HELP_FLAGS for arg in argv[1:]):
+    return False, None
+  named = [arg for arg in argv[1:] if arg in COMMANDS]
+  return True, (named[0] if named else None)
+
+
+_TYPES = (("for int()", "an integer"), ("to float", "a number"),
+          ("boolean", "true or false"))
+
+
+def flag_error(message: str) -> str:
+  """An absl/ml_collections flag error as one line naming the fix."""
+  unknown = re.match(r"Unknown command line flag '([^']+)'", message)
+  if unknown:
+    name = unknown.group(1)
+    if "." in name and not name.startswith("config."):
+      return (f"unknown flag --{name}; config fields take the --config. "
+              f"prefix: --config.{name}=...")
+    return f"unknown flag --{name}; `cnnjax --help` lists the commands."
+  value = re.match(r"flag --(\S+?)=(.*?): (.*)", message, flags=re.S)
+  if value:
+    name, given, reason = value.groups()
+    wanted = next((kind for key, kind in _TYPES if key in reason), None)
+    if wanted:
+      return f"--{name} takes {wanted}, not {given!r}."
+    return f"--{name}={given}: {reason.splitlines()[0]}"
+  return message.splitlines()[0]
