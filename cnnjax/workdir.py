@@ -62,30 +62,39 @@ def read_config(workdir: str) -> dict:
   return values
 
 
-def write_config(values: dict, workdir: str, allow_change: bool) -> None:
-  """Writes config.json, refusing a workdir that belongs to another config.
+def config_changes(values: dict, workdir: str, allow_change: bool) -> list:
+  """The differences between `values` and the config of the run in
+  `workdir` that change what is computed, refused (ConfigError) unless
+  `allow_change`. Writes nothing.
 
   Changes that do not alter what is computed (num_steps, logging cadence,
-  W&B fields) are allowed; anything else needs `allow_change`, in which case
-  the old file is kept beside the new one. Until the workdir has a
-  checkpoint, the config may change freely: a run that failed before its
-  first save (a typo in a dataset name) must not block the corrected command.
+  W&B fields) are not differences. Until the workdir has a checkpoint, the
+  config may change freely: a run that failed before its first save (a
+  typo in a dataset name) must not block the corrected command.
   """
   path = os.path.join(workdir, CONFIG_FILE)
-  if os.path.exists(path) and checkpoint_lib.has_checkpoints(workdir):
-    diff = config_lib.differences(read_config(workdir), values)
-    if diff and not allow_change:
-      raise ConfigError(
-          f"The workdir {workdir} holds a run of another config:\n"
-          + "\n".join(diff) + "\nUse a new --workdir, or pass "
-          "--allow_config_change to continue this run with the new config.")
-    if diff and jax.process_index() == 0:
-      log.warning("Continuing %s with a changed config:\n%s", workdir,
-                  "\n".join(diff))
-      os.replace(path, os.path.join(workdir, f"config.before-change-"
-                                    f"{len(os.listdir(workdir))}.json"))
+  if not (os.path.exists(path) and checkpoint_lib.has_checkpoints(workdir)):
+    return []
+  diff = config_lib.differences(read_config(workdir), values)
+  if diff and not allow_change:
+    raise ConfigError(
+        f"The workdir {workdir} holds a run of another config:\n"
+        + "\n".join(diff) + "\nUse a new --workdir, or pass "
+        "--allow_config_change to continue this run with the new config.")
+  return diff
+
+
+def write_config(values: dict, workdir: str, changes: list) -> None:
+  """Writes config.json; with `changes` (allowed by `config_changes`), the
+  old file is kept beside it."""
+  path = os.path.join(workdir, CONFIG_FILE)
   if jax.process_index() != 0:
-    return  # one writer on a shared workdir; every process checked above
+    return  # one writer on a shared workdir; every process checked
+  if changes:
+    log.warning("Continuing %s with a changed config:\n%s", workdir,
+                "\n".join(changes))
+    os.replace(path, os.path.join(workdir, f"config.before-change-"
+                                  f"{len(os.listdir(workdir))}.json"))
   files.write_json_atomically(path, {**values, FORMAT_KEY: FORMAT},
                               indent=2, sort_keys=True)
 

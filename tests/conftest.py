@@ -60,3 +60,19 @@ def digests(workdir: str) -> dict:
   from cnnjax import commands
   info = commands.inspect(workdir)
   return {k: v for k, v in info.items() if k == "step" or k.endswith("sha256")}
+
+
+def snapshot(directory: str) -> dict:
+  """{relative path: sha256 of its bytes} of every file under `directory`
+  (and the directories, as None): equal exactly when nothing changed."""
+  import hashlib
+  found = {}
+  for root, dirs, names in os.walk(directory):
+    for name in dirs:
+      found[os.path.relpath(os.path.join(root, name), directory)] = None
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        found[os.path.relpath(path, directory)] = hashlib.sha256(
+            f.read()).hexdigest()
+  return found

@@ -198,3 +198,13 @@ def test_flag_errors_are_one_line(tmp_path, args, line):
   result = cli("train", f"--config={TINY}", f"--workdir={tmp_path}", *args)
   assert result.returncode == 2
   assert result.stderr.strip() == line
+
+
+def test_a_run_that_cannot_start_writes_nothing(tmp_path):
+  """The feature network of evaluation during training is loaded before the
+  workdir is made: without a classifier, exit 2 and no directory."""
+  workdir = tmp_path / "run"
+  _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={workdir}",
+                          "--config.eval.every_steps=10"),
+                      "configs/classifier.py")
+  assert not workdir.exists()

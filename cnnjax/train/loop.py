@@ -38,6 +38,11 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
                        devices=None) -> dict:
   """Trains (or resumes) the run in `workdir` up to `config.train.num_steps`.
 
+  Everything that can refuse to start (the config and its fit with the
+  workdir's, the workdir's files, a warm start's source, the data, a
+  readable checkpoint, the compilation, the feature network of evaluations)
+  is checked before anything in the workdir is written.
+
   Returns a summary: the final step, whether the run was interrupted, the
   line to print, and the last result of each of the task's periodic works
   by name (GANs: "samples", the grid's path, and "eval"; the classifier:
@@ -47,16 +52,17 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   mesh = sharding.make_mesh(devices)
   task = tasks.build(config, mesh.size)
   abstract = task.abstract_state(mesh)
-  # A warm start reads the other run before this one writes anything, so
-  # a wrong subtree leaves the workdir as it was.
+  values = config_lib.to_dict(config)
+  changes = workdir_lib.config_changes(values, workdir, allow_config_change)
+  is_chief = jax.process_index() == 0
+  writers = writers_lib.Writers(workdir, config.wandb, values, is_chief)
+  if writers.jsonl:
+    writers.jsonl.rows()  # a malformed metrics.jsonl stops here
+  rollbacks = sentry.RollbackLog(workdir)
   warm = None
   if config.init_from.workdir and not checkpoint_lib.has_checkpoints(workdir):
     warm = warm_start.load(config, task, task.create_state(mesh), abstract)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_config(config_lib.to_dict(config), workdir,
-                           allow_config_change)
 
-  # Data first: a missing dataset should fail before anything compiles.
   source = data.load_source(config.data.name, config.data.split,
                             config.data.data_dir or None)
   log.info("Data: %s", source.description)
@@ -65,9 +71,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
       config.data, global_batch_size=math.prod(batch_dims),
       seed=config.train.seed, image_source=source))
 
-  rollbacks = sentry.RollbackLog(workdir)
-  checkpointer = checkpoint_lib.Checkpointer(workdir,
-                                             config.train.keep_checkpoints)
+  checkpointer = checkpoint_lib.Checkpointer(
+      workdir, config.train.keep_checkpoints, create=False)
   try:
     step, state, extras = _initial_state(task, mesh, abstract, checkpointer,
                                          iterator, warm)
@@ -77,18 +82,16 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
       sentry.skip(iterator, rollbacks.skipped_at(step))
     log.info("Task %s: %d parameters; %d device(s) of kind %s.", task.name,
              task.count_params(state), mesh.size, jax.devices()[0].device_kind)
-    is_chief = jax.process_index() == 0
-    writers = writers_lib.Writers(workdir, config.wandb,
-                                  config_lib.to_dict(config), is_chief)
-  except BaseException:
-    checkpointer.close()
-    raise
-  if writers.jsonl:
-    writers.jsonl.truncate_after(step)
-  try:
-    train_step, _ = task.compile_step(mesh, abstract)
-    works = task.periodic(RunContext(workdir, mesh, writers, is_chief))
     batches = _Batches(iterator, task.batch_sharding(mesh), batch_dims)
+    train_step = _compiled_step(task, mesh, abstract, batches, config)
+    works = task.periodic(RunContext(workdir, mesh, writers, is_chief))
+
+    # It can start: now the workdir changes.
+    os.makedirs(checkpointer.directory, exist_ok=True)
+    workdir_lib.write_config(values, workdir, changes)
+    writers.start()
+    if writers.jsonl:
+      writers.jsonl.truncate_after(step)
     logger = metrics_log.MetricsLogger(config, writers, step,
                                        extras.get("log"))
     recover = _recoverer(config, abstract, checkpointer, batches, logger,
@@ -102,6 +105,19 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
     writers.close()
   return {"step": step, "interrupted": interrupted, "workdir": workdir,
           "summary": task.summary(step, results, workdir), **results}
+
+
+def _compiled_step(task, mesh, abstract, batches, config):
+  """The task's step, compiled now (an out-of-memory model fails before the
+  workdir is touched) for the batches' shapes."""
+  jitted, _ = task.compile_step(mesh, abstract)
+  size, channels = config.data.resolution, config.data.channels
+  shapes = {"image": ((*task.batch_dims(), size, size, channels), "float32"),
+            "label": (task.batch_dims(), "int32")}
+  abstract_batch = {key: jax.ShapeDtypeStruct(shape, dtype,
+                                              sharding=batches.sharding)
+                    for key, (shape, dtype) in shapes.items()}
+  return jitted.lower(abstract, abstract_batch).compile()
 
 
 def _initial_state(task, mesh, abstract, checkpointer, iterator, warm):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnjax.errors import ConfigError
+from cnnjax.errors import ConfigError, UserError
 from cnnjax.utils import files
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,37 @@ class JsonlWriter:
   def __init__(self, workdir: str):
     self.path = os.path.join(workdir, "metrics.jsonl")
 
+  def rows(self) -> list[tuple[float, str]]:
+    """(step, line) of every row; a last line without its newline (torn by
+    a killed process) has step inf. Any other line that is not a row with a
+    numeric step is a UserError naming it: the file is only appended to, so
+    it was edited, and a resume must not drop it silently."""
+    if not os.path.exists(self.path):
+      return []
+    try:
+      with open(self.path) as f:
+        lines = f.readlines()
+    except UnicodeDecodeError as error:
+      raise UserError(f"{self.path} is not text ({error}).") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+      try:
+        row = json.loads(line)
+        step = row["step"]
+        if not isinstance(step, (int, float)) or isinstance(step, bool):
+          raise TypeError("its step is not a number")
+      except (json.JSONDecodeError, KeyError, TypeError) as error:
+        if number == len(lines) and not line.endswith("\n"):
+          rows.append((math.inf, line))  # torn by kill -9
+          continue
+        raise UserError(
+            f"{self.path} line {number} is not a metrics row "
+            f"({type(error).__name__}: {error}): {line.strip()[:80]!r}. "
+            "Fix or remove that line, then run the command again; nothing "
+            "was changed.") from None
+      rows.append((step, line))
+    return rows
+
   def truncate_after(self, step: int) -> None:
     """Drops rows logged after `step`: a resumed run recomputes them.
 
@@ -42,25 +73,15 @@ class JsonlWriter:
     resume is exact, the rows are rewritten identically as training redoes
     those steps.
     """
-    if not os.path.exists(self.path):
-      return
-    with open(self.path) as f:
-      lines = f.readlines()
-    kept = [line for line in lines if _row_step(line) <= step]
-    if len(kept) != len(lines):
+    rows = self.rows()
+    kept = [line for row_step, line in rows if row_step <= step]
+    if len(kept) != len(rows):
       with files.atomic_write(self.path) as f:
         f.writelines(kept)
 
   def write(self, row: dict[str, Any]) -> None:
     with open(self.path, "a") as f:
       f.write(json.dumps(_plain(row)) + "\n")
-
-
-def _row_step(line: str) -> float:
-  try:
-    return json.loads(line).get("step", -1)
-  except json.JSONDecodeError:
-    return math.inf  # a torn last line from a killed process
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -145,14 +166,20 @@ class WandbWriter:
 
 
 class Writers:
-  """Fans rows out to JSONL and (optionally) W&B."""
+  """Fans rows out to JSONL and (optionally) W&B. Creating it writes
+  nothing; W&B starts at `start()`, once the run knows it can start."""
 
   def __init__(self, workdir: str, wandb_config, run_config: dict[str, Any],
                is_chief: bool = True):
     self.jsonl = JsonlWriter(workdir) if is_chief else None
     self.wandb = None
+    self._wandb_args = None
     if is_chief and resolve_wandb_mode(wandb_config.mode) != "disabled":
-      self.wandb = WandbWriter(workdir, wandb_config, run_config)
+      self._wandb_args = (workdir, wandb_config, run_config)
+
+  def start(self) -> None:
+    if self._wandb_args:
+      self.wandb = WandbWriter(*self._wandb_args)
 
   def write(self, row: dict[str, Any], kind: str) -> None:
     """One row of `kind` ("train" or "eval"); see the module docstring."""

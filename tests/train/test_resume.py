@@ -18,7 +18,7 @@ import pytest
 from cnnjax import commands
 from cnnjax.errors import CheckpointError
 from cnnjax.train import loop
-from tests.conftest import REPO, cli, digests, load_config
+from tests.conftest import REPO, cli, digests, load_config, snapshot
 
 TINY = "configs/dcgan.py:tiny"
 
@@ -145,14 +145,15 @@ def test_unreadable_checkpoints_exit_2_and_stay(tmp_path):
   loop.train_and_evaluate(config, workdir)
   _corrupt(workdir, 10)
   _corrupt(workdir, 20)
-  listing = lambda: sorted(os.walk(os.path.join(workdir, "checkpoints")))
-  before = listing()
-  for args in (["train", f"--config={TINY}"], ["inspect"],
+  before = snapshot(workdir)
+  for args in (["train", f"--config={TINY}"],
+               ["train", f"--config={TINY}", "--allow_config_change",
+                "--config.optim.g_lr=0.001"], ["inspect"],
                ["sample", f"--out={tmp_path / 's.png'}"]):
     result = cli(*args, f"--workdir={workdir}")
     assert result.returncode == 2, result.stderr[-3000:]
     assert "be read" in result.stderr and "Traceback" not in result.stderr
-  assert listing() == before
+  assert snapshot(workdir) == before  # config.json included
   with pytest.raises(CheckpointError):
     commands.inspect(workdir, step=10)
 
@@ -285,3 +286,40 @@ def test_logs_of_stopped_runs_equal_a_straight_runs(tmp_path):
   rows = _rows(extended)
   assert [r["step"] for r in rows] == [4, 7, 8, 12, 16, 20, 24]
   assert [r for r in rows if r["step"] != 7] == expected
+
+
+@pytest.mark.parametrize("file,content,message", [
+    ("metrics.jsonl", '{"step": 5, "d_loss": 1.0}\nnot json\n'
+     '{"step": 10, "d_loss": 1.0}\n', "metrics.jsonl line 2"),
+    ("metrics.jsonl", '[5, 1.0]\n', "metrics.jsonl line 1"),
+    ("metrics.jsonl", '{"step": "five"}\n', "metrics.jsonl line 1"),
+    ("rollbacks.json", '{"step": 10', "rollbacks.json cannot be read"),
+    ("config.json", '{"task": "gan"', "config.json cannot be read"),
+])
+def test_malformed_workdir_files_leave_the_workdir_unchanged(
+    trained_20, tmp_path, file, content, message):
+  import shutil
+  workdir = str(tmp_path / "run")
+  shutil.copytree(trained_20, workdir)
+  with open(os.path.join(workdir, file), "w") as f:
+    f.write(content)
+  before = snapshot(workdir)
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               "--config.train.num_steps=30")
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert message in result.stderr and "Traceback" not in result.stderr
+  assert snapshot(workdir) == before
+
+
+def test_a_torn_last_metrics_row_is_dropped_on_resume(trained_20, tmp_path):
+  """kill -9 during a write leaves a last line without its newline: that
+  one is a torn row, not a user's edit, and the resume drops it."""
+  import shutil
+  workdir = str(tmp_path / "run")
+  shutil.copytree(trained_20, workdir)
+  with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+    f.write('{"step": 25, "d_lo')
+  result = cli("train", f"--config={TINY}", f"--workdir={workdir}",
+               "--config.train.num_steps=30")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert _steps_logged(workdir) == [5, 10, 15, 20, 25, 30]
