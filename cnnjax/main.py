@@ -7,6 +7,7 @@
 import json
 import logging as std_logging
 import os
+import signal
 import sys
 
 # Quieter start-up: TensorFlow-free TFDS still probes for TF, and XLA warns.
@@ -152,10 +153,39 @@ def main(argv: list[str]) -> None:
       commands.print_json(commands.inspect(workdir, _step()))
   except UserError as error:
     _fail(str(error), error.exit_code)
+  except MemoryError as error:
+    _fail(_out_of_memory(error))
   except OSError as error:  # a workdir that is a file, unwritable, full disk
     where = f" {error.filename}" if error.filename else ""
     _fail(f"cannot use{where}: {error.strerror or error}. Check the path, "
           "its permissions and free space.")
+  except Exception as error:  # an XLA runtime error: out of memory?
+    if "RESOURCE_EXHAUSTED" not in str(error) and (
+        "Out of memory" not in str(error)):
+      raise
+    _fail(_out_of_memory(error))
+
+
+def _exit_on_signal(signum, frame):
+  """SIGTERM or SIGINT outside the train loop's steps (whose own guard
+  saves and exits 0): one line and the conventional exit code, at once. An
+  exception raised here could land in a callback of JAX's and be swallowed,
+  and the run would go on."""
+  del frame
+  name = signal.Signals(signum).name
+  print(f"cnnjax: stopped by {name} while starting up or finishing (no "
+        "training step was cut short); run the same command to go on.",
+        file=sys.stderr, flush=True)
+  os._exit(128 + signum)
+
+
+def _out_of_memory(error: BaseException) -> str:
+  first = (str(error).strip().splitlines() or [""])[0][:200]
+  return (f"out of memory ({first}). What one step holds is set by "
+          "train.batch_size, data.resolution and the networks' sizes "
+          "(model.<role>.base_width, latent_dim, ...): lower them, or spread "
+          "the batch over more devices; nothing in the workdir was changed "
+          "if this happened before the first step.")
 
 
 def _config() -> None:
@@ -207,6 +237,9 @@ def _quiet_closed_event_loops(unraisable) -> None:
 def run():
   """Console-script entry point."""
   sys.unraisablehook = _quiet_closed_event_loops
+  # Outside the train loop's guard: a clear message, exit 143 or 130.
+  for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, _exit_on_signal)
   wants_help, command = cli.help_request(sys.argv)
   if wants_help:
     print(cli.usage(FLAGS, command), flush=True)

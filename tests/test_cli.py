@@ -6,12 +6,16 @@ and no checkpoint overwritten or deleted.
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import cli
+from tests.conftest import REPO, cli
 
 TINY = "configs/dcgan.py:tiny"
 
@@ -207,4 +211,34 @@ def test_a_run_that_cannot_start_writes_nothing(tmp_path):
   _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={workdir}",
                           "--config.eval.every_steps=10"),
                       "configs/classifier.py")
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("sig,code,name", [(signal.SIGTERM, 143, "SIGTERM"),
+                                           (signal.SIGINT, 130, "SIGINT")])
+def test_a_signal_during_start_up_is_one_message(tmp_path, sig, code, name):
+  """Before the train loop's guard is in place (imports, data, compile), a
+  signal ends the command with one line and its conventional exit code,
+  and the new workdir is not created."""
+  workdir = tmp_path / "run"
+  process = subprocess.Popen(
+      [sys.executable, "-m", "cnnjax.main", "train", f"--config={TINY}",
+       f"--workdir={workdir}"], cwd=REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  time.sleep(1.0)  # past the flag parsing, within the imports of JAX
+  process.send_signal(sig)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == code, stderr[-2000:]
+  assert f"stopped by {name} while starting up" in stderr
+  assert "Traceback" not in stderr
+  assert not workdir.exists()
+
+
+def test_a_model_too_large_for_memory_is_one_message(tmp_path):
+  """A state that cannot be allocated (a 1e11-wide latent: 200 TB) fails
+  before the workdir is made, naming the fields that set the size."""
+  workdir = tmp_path / "run"
+  _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={workdir}",
+                          "--config.model.generator.latent_dim=100000000000"),
+                      "out of memory", "train.batch_size")
   assert not workdir.exists()

@@ -76,6 +76,7 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   try:
     step, state, extras = _initial_state(task, mesh, abstract, checkpointer,
                                          iterator, warm)
+    jax.block_until_ready(state)  # a state too large fails here, not later
     if rollbacks.skipped_at(step):
       log.info("Skipping the %d batches this run skipped after rolling back "
                "to step %d.", rollbacks.skipped_at(step), step)
