@@ -80,6 +80,15 @@ def flag_error(message: str) -> str:
       return (f"unknown flag --{name}; config fields take the --config. "
               f"prefix: --config.{name}=...")
     return f"unknown flag --{name}; `cnnjax --help` lists the commands."
+  if "Error whilst parsing config file" in message:
+    # ml_collections wraps the config file's own traceback: its last line
+    # is the error, its last File line where the file raised it.
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    where = [line for line in lines if line.startswith("File ")]
+    flag = re.match(r"flag (--\S+):", message)
+    return (f"{flag.group(1) if flag else '--config'}: the config file "
+            f"raised {lines[-1]}" +
+            (f" ({where[-1].split(', in ')[0]})" if where else "") + ".")
   value = re.match(r"flag --(\S+?)=(.*?): (.*)", message, flags=re.S)
   if value:
     name, given, reason = value.groups()

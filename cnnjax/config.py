@@ -202,7 +202,36 @@ def from_dict(values: dict[str, Any],
   """Rebuilds a config written by `to_dict` (e.g. a workdir's config.json)
   on top of its task's `defaults`: fields that a later version of cnnjax
   added get their defaults, so older workdirs stay readable."""
-  return ml_collections.ConfigDict(_merge(to_dict(defaults), values))
+  default_values = to_dict(defaults)
+  merged = _merge(default_values, values)
+  _check_types(default_values, merged, "")
+  return ml_collections.ConfigDict(merged)
+
+
+_ARTICLE = {int: "an int", float: "a float", str: "a str", bool: "a bool"}
+
+
+def _check_types(defaults: dict, values: dict, prefix: str) -> None:
+  """Each field of `values` has its default's type (a float field may hold
+  an int): a hand-edited config.json is refused, not misread."""
+  for key, value in values.items():
+    default = defaults.get(key)
+    if isinstance(default, dict) and isinstance(value, dict):
+      if value.get("name", default.get("name")) == default.get("name"):
+        _check_types(default, value, f"{prefix}{key}.")
+      continue
+    if default is None or value is None:
+      continue
+    kind = type(default)
+    fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is float else
+            isinstance(value, int) and not isinstance(value, bool)
+            if kind is int else isinstance(value, kind))
+    if not fits:
+      raise ConfigError(
+          f"Invalid config: {prefix}{key} is {value!r} (a "
+          f"{type(value).__name__}) where "
+          f"{_ARTICLE.get(kind, 'a ' + kind.__name__)} is expected.")
 
 
 def _merge(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -203,6 +203,8 @@ def _config() -> None:
 
 def _bench() -> None:
   from cnnjax import bench, commands
+  if FLAGS.steps < 1:
+    _fail(f"--steps={FLAGS.steps}: bench times at least 1 step.")
   config = FLAGS.config
   if FLAGS.batch is not None:
     config.train.batch_size = FLAGS.batch

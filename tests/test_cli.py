@@ -242,3 +242,26 @@ def test_a_model_too_large_for_memory_is_one_message(tmp_path):
                           "--config.model.generator.latent_dim=100000000000"),
                       "out of memory", "train.batch_size")
   assert not workdir.exists()
+
+
+def test_more_bad_input_is_one_message(trained, tmp_path):
+  raising = tmp_path / "raising.py"
+  raising.write_text("def get_config(arg=None):\n"
+                     "  raise ValueError(f'no variant {arg!r}')\n")
+  _assert_clean_error(cli("train", f"--config={raising}:big",
+                          f"--workdir={tmp_path / 'run'}"),
+                      "the config file raised ValueError: no variant 'big'",
+                      f'File "{raising}", line 2')
+  _assert_clean_error(cli("bench", f"--config={TINY}", "--steps=0"),
+                      "--steps=0")
+  import shutil
+  workdir, _ = trained
+  edited = str(tmp_path / "edited")
+  shutil.copytree(workdir, edited)
+  path = os.path.join(edited, "config.json")
+  values = json.load(open(path))
+  values["train"]["num_steps"] = "many"
+  json.dump(values, open(path, "w"))
+  _assert_clean_error(cli("inspect", f"--workdir={edited}"),
+                      "train.num_steps is 'many' (a str) where an int is "
+                      "expected")

@@ -45,7 +45,7 @@ def source_run(tmp_path_factory):
 def test_config_json_round_trip_and_format(tmp_path):
   config = load_config("dcgan", "tiny")
   values = config_lib.to_dict(config)
-  workdir_lib.write_config(values, str(tmp_path), allow_change=False)
+  workdir_lib.write_config(values, str(tmp_path), changes=[])
   stored = json.load(open(tmp_path / "config.json"))
   assert stored[workdir_lib.FORMAT_KEY] == workdir_lib.FORMAT
   assert workdir_lib.read_config(str(tmp_path)) == values
@@ -226,7 +226,7 @@ def test_reading_a_run_creates_nothing_and_checks_the_source(source_run,
   assert not missing.exists() and not (tmp_path / "run").exists()
   empty = tmp_path / "configured_only"
   workdir_lib.write_config(config_lib.to_dict(_dcgan_with_ema()), str(empty),
-                           allow_change=False)
+                           changes=[])
   with pytest.raises(CheckpointError, match="no checkpoint yet"):
     runs.load(str(empty))
   assert os.listdir(empty) == ["config.json"]
