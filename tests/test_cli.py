@@ -123,10 +123,18 @@ def test_sample_and_inspect_need_a_workdir(tmp_path):
                       "not a cnnjax workdir")
 
 
-def test_bench_prints_one_json_line():
-  result = cli("bench", f"--config={TINY}", "--steps=2")
-  assert result.returncode == 0, result.stderr[-3000:]
-  info = json.loads(result.stdout.strip().splitlines()[-1])
+def test_bench_prints_one_json_line(tmp_path):
+  # A fresh cache: the first compile is a miss, the same program's next
+  # compile (conftest stores every program) a hit, and no cache says so.
+  env = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla")}
+  outcomes = []
+  for cache in (env, env, {"JAX_COMPILATION_CACHE_DIR": "",
+                           "CNNJAX_COMPILATION_CACHE": "off"}):
+    result = cli("bench", f"--config={TINY}", "--steps=2", env=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    outcomes.append(info["compile_cache"])
+  assert outcomes == ["miss", "hit", "off"]
   assert info["device_count"] == 8 and info["batch_size"] == 16
   for key in ("images_per_sec", "step_ms", "compile_s", "trace_s",
               "flops_per_step", "gflops_per_sec", "matmul_gflops_per_sec"):

@@ -56,3 +56,39 @@ def enable(environ=None) -> str | None:
   if "JAX_COMPILATION_CACHE_MAX_SIZE" not in environ:
     jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
   return path
+
+
+class Watch:
+  """Whether the XLA compilations inside a `with Watch() as watch:` block
+  were loaded from the persistent cache, from JAX's monitoring events.
+
+  `outcome`: "hit" (every compilation that could use the cache was loaded
+  from it), "miss" (one at least was compiled; JAX stores it when it took
+  longer than $JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, 1 s by default),
+  "off" (no cache folder, or nothing compiled).
+  """
+  REQUEST = "/jax/compilation_cache/compile_requests_use_cache"
+  HIT = "/jax/compilation_cache/cache_hits"
+
+  def __init__(self):
+    self.requests = self.hits = 0
+
+  def _listen(self, event: str, **_) -> None:
+    if event == self.REQUEST:
+      self.requests += 1
+    elif event == self.HIT:
+      self.hits += 1
+
+  def __enter__(self) -> "Watch":
+    jax.monitoring.register_event_listener(self._listen)
+    return self
+
+  def __exit__(self, *_) -> None:
+    jax.monitoring.unregister_event_listener(self._listen)
+
+  @property
+  def outcome(self) -> str:
+    # JAX counts a request whenever its cache is enabled, folder or not.
+    if not self.requests or not jax.config.jax_compilation_cache_dir:
+      return "off"
+    return "hit" if self.hits == self.requests else "miss"

@@ -129,6 +129,7 @@ class WandbWriter:
         f.write(run_id + "\n")
     self.mode = mode
     self.run = self._init(mode, run_id, workdir, wandb_config, run_config)
+    log.info("%s", describe_wandb_run(self.mode, self.run, workdir))
 
   def _init(self, mode, run_id, workdir, wandb_config, run_config):
     wandb = self._wandb
@@ -165,6 +166,26 @@ class WandbWriter:
     self.run.finish()
 
 
+def describe_wandb_run(mode: str, run, workdir: str) -> str:
+  """The one log line that says where a run's W&B data is.
+
+  Offline, W&B keeps an append-only folder per launch (it never reopens
+  one), all carrying the workdir's run id; `wandb sync --id` uploads them in
+  order of start into that one run, so a resumed run stays one W&B run.
+  """
+  if mode != "offline":
+    return f"W&B {mode}: {run.url}"
+  pattern = os.path.join(os.path.abspath(workdir), "wandb",
+                         f"offline-run-*-{run.id}")
+  project = f" --project {run.project}" if run.project else ""
+  if run.entity:
+    project += f" --entity {run.entity}"
+  return (f"W&B offline (no credentials, or wandb.mode=offline): run "
+          f"{run.id} logs to {run.settings.sync_dir}; every launch of this "
+          f"workdir logs to run {run.id}. Upload them all with: "
+          f"wandb sync --id {run.id}{project} {pattern}")
+
+
 class Writers:
   """Fans rows out to JSONL and (optionally) W&B. Creating it writes
   nothing; W&B starts at `start()`, once the run knows it can start."""
@@ -180,6 +201,9 @@ class Writers:
   def start(self) -> None:
     if self._wandb_args:
       self.wandb = WandbWriter(*self._wandb_args)
+    elif self.jsonl:
+      log.info("W&B disabled (wandb.mode=disabled); metrics go to %s only.",
+               self.jsonl.path)
 
   def write(self, row: dict[str, Any], kind: str) -> None:
     """One row of `kind` ("train" or "eval"); see the module docstring."""

@@ -58,6 +58,14 @@ def test_resumed_run_continues_the_same_wandb_run(tmp_path):
   assert open(os.path.join(workdir, "wandb_run_id.txt")).read().strip() == run_id
   runs = sorted(glob.glob(os.path.join(workdir, "wandb", "offline-run-*")))
   assert len(runs) == 2 and all(r.endswith(run_id) for r in runs)
+  # Each launch says where its data is and how to upload the whole run.
+  pattern = os.path.join(os.path.abspath(workdir), "wandb",
+                         f"offline-run-*-{run_id}")
+  for launch, folder in zip((first, second), runs):
+    assert f"logs to {os.path.abspath(folder)};" in launch.stderr
+    assert f"wandb sync --id {run_id} --project cnnjax {pattern}" in (
+        launch.stderr)
+  assert sorted(glob.glob(pattern)) == runs
   for run in runs:
     assert os.path.getsize(os.path.join(run, f"run-{run_id}.wandb")) > 0
     # The grid is logged as samples/grid (W&B nests media by the key's /).
