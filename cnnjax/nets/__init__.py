@@ -2,9 +2,12 @@
 
 A spec string names a network and where its weights are:
 
-  classifier             the classifier cnnjax trained on the run's dataset,
-                         at <data dir>/cnnjax_classifiers/<dataset>
+  classifier             the reference classifier cnnjax ships for the run's
+                         dataset (fashion_mnist, digits: cnnjax/nets/weights),
+                         else the run at <data dir>/cnnjax_classifiers/<dataset>
   classifier:<workdir>   the newest checkpoint of a `configs/classifier.py` run
+  classifier:<file.npz>  a classifier file (`python -m
+                         cnnjax.nets.export_classifier WORKDIR` writes one)
   inception_v3           pytorch-fid's Inception v3 from
                          $CNNJAX_INCEPTION_WEIGHTS, else
                          <data dir>/cnnjax_weights/pt_inception-2015-12-05.npz
@@ -43,7 +46,8 @@ def resolve(spec: str, *, dataset: str, data_dir: str) -> str:
   kind, _, path = spec.partition(":")
   if kind not in KINDS:
     raise UserError(f"Unknown feature network {spec!r}; use one of "
-                    "classifier, classifier:<workdir>, inception_v3, "
+                    "classifier, classifier:<workdir or file.npz>, "
+                    "inception_v3, "
                     "inception_v3:<weights.npz>.")
   if not path:
     path = KINDS[kind].default_path(dataset, data_dir)

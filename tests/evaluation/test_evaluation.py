@@ -94,7 +94,8 @@ def test_unknown_and_missing_extractors(tmp_path):
   with pytest.raises(UserError, match="Unknown feature network"):
     extractors.load("vgg", dataset="digits", data_dir=str(tmp_path))
   with pytest.raises(UserError, match="configs/classifier.py"):
-    extractors.load("classifier", dataset="digits", data_dir=str(tmp_path))
+    extractors.load("classifier", dataset="tfds:cifar10",
+                    data_dir=str(tmp_path))
   with pytest.raises(UserError, match="CNNJAX_INCEPTION_WEIGHTS"):
     extractors.load("inception_v3", dataset="digits", data_dir=str(tmp_path))
   # The default classifier lives under the data dir, keyed by dataset.
@@ -261,7 +262,15 @@ def test_eval_command(gan_run, classifier_dir, tmp_path):
     assert np.isfinite(row[key]), key
   assert rows_of(workdir)[before:] == [row]  # appended with its step
 
-  missing = cli("eval", f"--workdir={workdir}", "--extractor=classifier")
+  # The default feature network needs no step of the user's: cnnjax ships
+  # the digits classifier.
+  shipped_row = cli("eval", f"--workdir={workdir}", "--extractor=classifier",
+                    "--num_samples=64")
+  assert shipped_row.returncode == 0, shipped_row.stderr
+  assert json.loads(shipped_row.stdout.strip().splitlines()[-1])[
+      "extractor"].endswith("classifier-digits.npz")
+  missing = cli("eval", f"--workdir={workdir}",
+                f"--extractor=classifier:{tmp_path / 'none'}")
   assert missing.returncode == 2
   assert "cnnjax train --config configs/classifier.py" in missing.stderr
   assert "Traceback" not in missing.stderr

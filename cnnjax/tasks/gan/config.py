@@ -65,8 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Every N steps: FID, KID, precision/recall, IS (and class accuracy) into
   # metrics.jsonl and W&B, and a best checkpoint by FID; 0 = off.
   config.eval.every_steps = 0
-  # A name in cnnjax.evaluation.extractors: "classifier" (the classifier at
-  # <data dir>/cnnjax_classifiers/<dataset>), "classifier:<workdir>",
+  # A name in cnnjax.nets: "classifier" (the reference classifier cnnjax
+  # ships for fashion_mnist and digits, else the run at <data
+  # dir>/cnnjax_classifiers/<dataset>), "classifier:<workdir or file.npz>",
   # "inception_v3" or "inception_v3:<weights.npz>".
   config.eval.extractor = "classifier"
   config.eval.num_samples = 10000  # generated images per evaluation
