@@ -53,6 +53,39 @@ def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
   return 2 * mesh.size * size**3 / best / 1e9
 
 
+def compile_report(config, devices=None) -> dict:
+  """What one train step of `config` costs, compiled but never run (no
+  state is allocated): parameters, XLA's FLOPs per step (the program
+  `bench_step` times) and the memory it needs per device."""
+  mesh = sharding.make_mesh(devices)
+  task = tasks.build(config, mesh.size)
+  abstract = task.abstract_state(mesh)
+  train_step, _ = task.compile_step(mesh, abstract)
+  size, dims = config.data.resolution, task.batch_dims()
+  layout = task.batch_sharding(mesh)
+  batch = {"image": jax.ShapeDtypeStruct(
+               (*dims, size, size, config.data.channels), jnp.float32,
+               sharding=layout),
+           "label": jax.ShapeDtypeStruct(dims, jnp.int32, sharding=layout)}
+  compiled = train_step.lower(abstract, batch).compile()
+  memory = compiled.memory_analysis()
+  peak = None
+  if memory is not None:  # arguments and outputs (less donated ones), temps
+    peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes -
+            memory.alias_size_in_bytes + memory.temp_size_in_bytes)
+  return {"num_params": int(task.count_params(abstract)),
+          "flops_per_step": _flops(compiled),
+          "peak_bytes_per_device": peak,
+          "device_kind": mesh.devices.flat[0].device_kind,
+          "device_count": mesh.size}
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float((cost or {}).get("flops", float("nan")))
+
+
 def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
   """Times `steps` train steps after compilation and `warmup` steps."""
   mesh = sharding.make_mesh(devices)
@@ -70,9 +103,7 @@ def bench_step(config, steps: int = 20, warmup: int = 3, devices=None) -> dict:
   with compile_cache.Watch() as cache:
     compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float((cost or {}).get("flops", float("nan")))
+  flops = _flops(compiled)
 
   for _ in range(warmup):
     state, metrics = compiled(state, batch)

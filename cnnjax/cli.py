@@ -26,10 +26,19 @@ COMMANDS = {
     "config": ("Print a config file's resolved fields (after --config.a.b=v "
                "overrides), checked as train would check them.",
                ("config", "json")),
+    "sweep": ("Launch the runs of a sweep file (skipping finished ones, "
+              "resuming the rest), or show their --status, or --dry_run "
+              "them: cnnjax sweep SWEEP_FILE[:ARG] --root DIR.",
+              ("root", "backend", "parallel", "status", "dry_run",
+               "slurm_partition", "gpus_per_run", "nodes_per_run",
+               "timeout_min")),
 }
 REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
             "eval": ("workdir",), "inspect": ("workdir",),
-            "bench": ("config",), "config": ("config",)}
+            "bench": ("config",), "config": ("config",), "sweep": ("root",)}
+# Commands that take positional arguments: (what they are, how many at
+# least, at most or None).
+POSITIONAL = {"sweep": ("SWEEP_FILE[:ARG]", 1, 1)}
 HELP_FLAGS = ("-h", "--help", "help", "-help")
 
 
@@ -45,7 +54,9 @@ def usage(flag_values, command: str | None = None) -> str:
     return "\n".join(lines)
   summary, names = COMMANDS[command]
   required = REQUIRED[command]
-  lines = [f"usage: cnnjax {command} " + " ".join(
+  positional = POSITIONAL.get(command, ("",))[0]
+  lines = [f"usage: cnnjax {command} " + (positional + " " if positional
+                                          else "") + " ".join(
       f"--{n}=..." if n in required else f"[--{n}]" for n in names), "",
            summary, "", "flags:"]
   for name in names:

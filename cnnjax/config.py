@@ -98,43 +98,95 @@ TINY = {"train.batch_size": 16, "train.num_steps": 20,
         "wandb.mode": "disabled"}
 
 
+# Variants every config file's argument takes as NAME=VALUE (as big_vision's
+# `parse_arg`), e.g. configs/sngan.py:fashion_mnist,width=64: the fields
+# each sets ("*" is every network role that has the field).
+VARIANTS = {"width": "model.*.base_width", "steps": "train.num_steps",
+            "batch": "train.batch_size", "seed": "train.seed",
+            "res": "data.resolution"}
+
+
 def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
               tiny: dict[str, Any] | None = None) -> ml_collections.ConfigDict:
-  """Applies a config file's argument: a dataset name and/or "tiny".
+  """Applies a config file's argument: a dataset name, "tiny" and `VARIANTS`
+  as NAME=VALUE, comma-separated ("fashion_mnist,width=64").
 
   "tiny" shrinks the run to seconds on digits (for tests and smoke runs):
   the shared `TINY` fields, then `tiny`, the dotted fields of the task and
-  family, e.g. `{"model.generator.base_width": 8}`.
+  family, e.g. `{"model.generator.base_width": 8}`. Variants come last.
   """
   dataset, is_tiny = parse_arg(arg, DATASETS)
   if dataset:
     config.data.name = dataset
-  if not is_tiny:
-    return config
-  config.data.name = dataset or "digits"
-  for field, value in {**TINY, **(tiny or {})}.items():
-    *sections, key = field.split(".")
-    section = config
-    for name in sections:
-      section = section[name]
-    section[key] = value
+  if is_tiny:
+    config.data.name = dataset or "digits"
+    for field, value in {**TINY, **(tiny or {})}.items():
+      set_field(config, field, value)
+  for name, text in _variants(arg).items():
+    pattern = VARIANTS[name]
+    fields = ([pattern.replace("*", role) for role, section in
+               config.model.items() if hasattr(section, "items") and
+               "base_width" in section] if "*" in pattern else [pattern])
+    for field in fields:
+      set_field(config, field, _typed(text, get_field(config, field),
+                                      f"{name}={text}"))
   return config
 
 
 def parse_arg(arg: str | None, known: tuple[str, ...]) -> tuple[str, bool]:
-  """Splits a config file argument such as "fashion_mnist,tiny" or "tiny".
+  """Splits a config file argument such as "fashion_mnist,tiny,width=32".
 
-  Returns the dataset name (or "" when only "tiny" is given) and whether the
-  tiny variant was asked for.
+  Returns the dataset name (or "" when none is given) and whether the tiny
+  variant was asked for; NAME=VALUE variants are checked here and applied
+  by `apply_arg`.
   """
-  parts = [p for p in (arg or "").split(",") if p]
+  parts = [p for p in (arg or "").split(",") if p and "=" not in p]
+  _variants(arg)
   is_tiny = "tiny" in parts
   rest = [p for p in parts if p != "tiny"]
   if len(rest) > 1 or (rest and rest[0] not in known):
     raise ConfigError(
         f"Unknown config argument {arg!r}; use one of {', '.join(known)}, "
-        "optionally followed by ',tiny' (or just 'tiny').")
+        "optionally with ',tiny' and variants "
+        f"{', '.join(n + '=N' for n in VARIANTS)} (e.g. "
+        "'fashion_mnist,width=32').")
   return (rest[0] if rest else ""), is_tiny
+
+
+def _variants(arg: str | None) -> dict[str, str]:
+  found = {}
+  for part in (arg or "").split(","):
+    if "=" in part:
+      name, _, text = part.partition("=")
+      if name not in VARIANTS:
+        raise ConfigError(
+            f"Unknown config variant {name!r} in {arg!r}; the variants are "
+            f"{', '.join(f'{n} ({f})' for n, f in VARIANTS.items())}.")
+      found[name] = text
+  return found
+
+
+def _typed(text: str, current: Any, where: str) -> Any:
+  """`text` as the type of the field's current value."""
+  try:
+    return type(current)(text)
+  except ValueError:
+    raise ConfigError(f"Config variant {where}: {text!r} is not "
+                      f"{_ARTICLE.get(type(current), 'a value')}.") from None
+
+
+def get_field(config: ml_collections.ConfigDict, field: str) -> Any:
+  for name in field.split("."):
+    config = config[name]
+  return config
+
+
+def set_field(config: ml_collections.ConfigDict, field: str,
+              value: Any) -> None:
+  """Sets a dotted field ("model.generator.base_width") of `config`."""
+  *sections, key = field.split(".")
+  section = get_field(config, ".".join(sections)) if sections else config
+  section[key] = value
 
 
 def check(ok: bool, message: str) -> None:

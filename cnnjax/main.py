@@ -50,6 +50,23 @@ flags.DEFINE_integer("class", None, "Draw this class (conditional models); "
                      "without it, one row per class.")
 flags.DEFINE_bool("json", False, "Print the config as JSON (default: as "
                   "YAML-like text).")
+flags.DEFINE_string("root", None, "Folder of sweeps: a sweep's runs go to "
+                    "ROOT/<sweep name>/<run name>.")
+flags.DEFINE_string("backend", "local", "Where runs go: local (this "
+                    "machine) or slurm (submitit job array).")
+flags.DEFINE_integer("parallel", 1, "Local runs at once; each gets an equal "
+                     "share of the devices.")
+flags.DEFINE_bool("status", False, "Print each run's state and progress; "
+                  "launch nothing.")
+flags.DEFINE_bool("dry_run", False, "Print each run's command, parameters, "
+                  "FLOPs per step and memory per device; train nothing.")
+flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
+                    "cluster's).")
+flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")
+flags.DEFINE_integer("nodes_per_run", 1, "SLURM: nodes of each run (more "
+                     "than 1: JAX's distributed runtime).")
+flags.DEFINE_integer("timeout_min", 240, "SLURM: a job's time limit; a run "
+                     "that needs longer is requeued and resumes.")
 
 
 def _fail(message: str, code: int = 2):
@@ -94,7 +111,8 @@ def _require(command: str) -> None:
     if FLAGS[name].value is None:
       example = {"config": "e.g. --config=configs/dcgan.py:fashion_mnist",
                  "workdir": "the run's directory",
-                 "out": "the PNG file to write"}[name]
+                 "out": "the PNG file to write",
+                 "root": "the folder of sweeps, e.g. runs/sweeps"}[name]
       _fail(f"--{name} is required for {command} ({example}); "
             f"`cnnjax {command} --help` lists its flags.")
 
@@ -114,10 +132,15 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str]) -> None:
   _quiet_libraries()
-  if len(argv) != 2 or argv[1] not in cli.COMMANDS:
+  if len(argv) < 2 or argv[1] not in cli.COMMANDS:
     _fail(f"expected one command of {', '.join(cli.COMMANDS)}; got "
           f"{' '.join(argv[1:]) or 'none'}. `cnnjax --help` describes them.")
-  command = argv[1]
+  command, positional = argv[1], argv[2:]
+  what, least, most = cli.POSITIONAL.get(command, ("", 0, 0))
+  if len(positional) < least or (most is not None and len(positional) > most):
+    _fail(f"cnnjax {command} takes {what or 'no positional argument'}; "
+          f"got {' '.join(positional) or 'none'}. "
+          f"`cnnjax {command} --help` lists its flags.")
   _require(command)
   from cnnjax.utils import compile_cache
   compile_cache.enable()
@@ -131,6 +154,16 @@ def main(argv: list[str]) -> None:
     if command == "config":
       _config()
       return
+    if command == "sweep":
+      from cnnjax.launch import sweep
+      sys.exit(sweep.main(
+          positional[0], FLAGS.root, backend=FLAGS.backend,
+          parallel=FLAGS.parallel, show_status=FLAGS.status,
+          dry_run=FLAGS.dry_run,
+          slurm={"partition": FLAGS.slurm_partition,
+                 "gpus_per_run": FLAGS.gpus_per_run,
+                 "nodes_per_run": FLAGS.nodes_per_run,
+                 "timeout_min": FLAGS.timeout_min}))
     workdir = FLAGS.workdir
     if command == "train":
       _train(workdir)

@@ -1,4 +1,4 @@
-"""Exports a trained classifier run as a classifier file (`cnnjax.nets.shipped`):
+"""Exports a trained classifier run as a classifier file (cnnjax.nets.shipped):
 
   python -m cnnjax.nets.export_classifier WORKDIR [--out DIR]
 

@@ -27,7 +27,7 @@ from cnnjax import workdir as workdir_lib
 from cnnjax.tasks.base import RunContext
 from cnnjax.train import metrics_log, sentry, warm_start
 from cnnjax.utils import checkpoint as checkpoint_lib
-from cnnjax.utils import preemption, writers as writers_lib
+from cnnjax.utils import preemption, workdir_lock, writers as writers_lib
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,19 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
   "eval").
   """
   workdir = os.path.abspath(workdir)
+  is_chief = jax.process_index() == 0
+  # An existing workdir is locked before it is read; a new one once it
+  # exists. Only the chief locks: every process of a run shares the folder.
+  lock = (workdir_lock.WorkdirLock(workdir)
+          if is_chief and os.path.isdir(workdir) else None)
+  try:
+    return _train(config, workdir, allow_config_change, devices, lock)
+  finally:
+    if lock:
+      lock.release()
+
+
+def _train(config, workdir, allow_config_change, devices, lock) -> dict:
   mesh = sharding.make_mesh(devices)
   task = tasks.build(config, mesh.size)
   abstract = task.abstract_state(mesh)
@@ -89,6 +102,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
 
     # It can start: now the workdir changes.
     os.makedirs(checkpointer.directory, exist_ok=True)
+    if is_chief and lock is None:
+      lock = workdir_lock.WorkdirLock(workdir)
     workdir_lib.write_config(values, workdir, changes)
     writers.start()
     if writers.jsonl:
@@ -104,6 +119,8 @@ def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = Fals
     # Also on errors: let an in-flight asynchronous save finish.
     checkpointer.close()
     writers.close()
+    if lock is not None:
+      lock.release()
   return {"step": step, "interrupted": interrupted, "workdir": workdir,
           "summary": task.summary(step, results, workdir), **results}
 
