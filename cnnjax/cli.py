@@ -32,13 +32,19 @@ COMMANDS = {
               ("root", "backend", "parallel", "status", "dry_run",
                "slurm_partition", "gpus_per_run", "nodes_per_run",
                "timeout_min")),
+    "compare": ("Print one table of runs (differing config fields, final "
+                "and best metrics, steps, speed) from their workdirs, and "
+                "optionally --plot a metric: cnnjax compare DIR...",
+                ("sort", "format", "plot", "metric", "against")),
 }
 REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
             "eval": ("workdir",), "inspect": ("workdir",),
-            "bench": ("config",), "config": ("config",), "sweep": ("root",)}
+            "bench": ("config",), "config": ("config",), "sweep": ("root",),
+            "compare": ()}
 # Commands that take positional arguments: (what they are, how many at
 # least, at most or None).
-POSITIONAL = {"sweep": ("SWEEP_FILE[:ARG]", 1, 1)}
+POSITIONAL = {"sweep": ("SWEEP_FILE[:ARG]", 1, 1),
+              "compare": ("DIR...", 1, None)}
 HELP_FLAGS = ("-h", "--help", "help", "-help")
 
 

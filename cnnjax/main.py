@@ -60,6 +60,15 @@ flags.DEFINE_bool("status", False, "Print each run's state and progress; "
                   "launch nothing.")
 flags.DEFINE_bool("dry_run", False, "Print each run's command, parameters, "
                   "FLOPs per step and memory per device; train nothing.")
+flags.DEFINE_string("sort", None, "Sort the runs by this column (e.g. "
+                    "fid, best_fid, test_accuracy), lowest first.")
+flags.DEFINE_string("format", "text", "text, csv or json (one object per "
+                    "run).")
+flags.DEFINE_string("plot", None, "Also write a PNG of --metric for every "
+                    "run.")
+flags.DEFINE_string("metric", "fid", "The metric --plot draws.")
+flags.DEFINE_string("against", "step", "--plot's x axis: step or images "
+                    "(seen, step x batch size).")
 flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
                     "cluster's).")
 flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")
@@ -154,6 +163,15 @@ def main(argv: list[str]) -> None:
     if command == "config":
       _config()
       return
+    if command == "compare":
+      from cnnjax import compare
+      columns, rows = compare.compare(positional, FLAGS.sort)
+      print(compare.render(columns, rows, FLAGS.format), flush=True)
+      if FLAGS.plot:
+        path = compare.plot(positional, FLAGS.plot, FLAGS.metric,
+                            FLAGS.against)
+        print(f"Wrote {path}", file=sys.stderr, flush=True)
+      return
     if command == "sweep":
       from cnnjax.launch import sweep
       sys.exit(sweep.main(
@@ -188,6 +206,9 @@ def main(argv: list[str]) -> None:
     _fail(str(error), error.exit_code)
   except MemoryError as error:
     _fail(_out_of_memory(error))
+  except BrokenPipeError:  # `cnnjax compare ... | head`: the reader left
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(0)
   except OSError as error:  # a workdir that is a file, unwritable, full disk
     where = f" {error.filename}" if error.filename else ""
     _fail(f"cannot use{where}: {error.strerror or error}. Check the path, "

@@ -39,12 +39,16 @@ def log_path(root: str, sweep: Sweep, run: Run, suffix: str) -> str:
 
 
 def record_launch(root: str, sweep: Sweep, run: Run, returncode: int) -> None:
-  """Keeps how the run's last launch ended, with its last error line."""
+  record(log_path(root, sweep, run, ".json"),
+         log_path(root, sweep, run, ".log"), returncode)
+
+
+def record(record_path: str, log: str, returncode: int) -> None:
+  """Keeps how a run's last launch ended, with its last error line."""
   error = ""
   if returncode != 0:
-    error = last_error(log_path(root, sweep, run, ".log")) or (
-        f"exit code {returncode}")
-  files.write_json_atomically(log_path(root, sweep, run, ".json"),
+    error = last_error(log) or f"exit code {returncode}"
+  files.write_json_atomically(record_path,
                               {"returncode": returncode, "error": error})
 
 

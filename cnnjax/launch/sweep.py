@@ -56,7 +56,13 @@ def main(sweep_spec: str, root: str, *, backend: str = "local",
     local.launch(sweep, root, todo, parallel)
   else:
     from cnnjax.launch import slurm as slurm_lib
-    slurm_lib.launch(sweep, root, todo, **(slurm or {}))
+    jobs = slurm_lib.launch(sweep, root, todo, num_steps=steps,
+                            **(slurm or {}))
+    if jobs and not os.environ.get(slurm_lib.CLUSTER_ENV):
+      print(f"Submitted {len(jobs)} jobs ({', '.join(map(str, jobs.values()))}"
+            f"); `cnnjax sweep {sweep_spec} --root {root} --status` shows "
+            "their progress.", flush=True)
+      return 0
   final = [status_lib.status(root, sweep, run, steps[run.name])
            for run in sweep.runs]
   print(status_lib.table(final), flush=True)

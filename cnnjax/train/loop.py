@@ -10,6 +10,8 @@ Everything a run needs to be understood and resumed is in its workdir:
   checkpoints/<N>/       orbax: train state + data-iterator position
   checkpoints_best/      GANs: the state with the lowest FID
   wandb_run_id.txt       so a resumed run continues the same W&B run
+  provenance.jsonl       per launch: command, code version, library
+                         versions, devices (cnnjax.utils.provenance)
 
 Where a run starts from: the workdir's newest readable checkpoint, else the
 subtrees `init_from` names (a warm start), else scratch; the log says which.
@@ -27,7 +29,8 @@ from cnnjax import workdir as workdir_lib
 from cnnjax.tasks.base import RunContext
 from cnnjax.train import metrics_log, sentry, warm_start
 from cnnjax.utils import checkpoint as checkpoint_lib
-from cnnjax.utils import preemption, workdir_lock, writers as writers_lib
+from cnnjax.utils import preemption, provenance, workdir_lock
+from cnnjax.utils import writers as writers_lib
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ def _train(config, workdir, allow_config_change, devices, lock) -> dict:
     if is_chief and lock is None:
       lock = workdir_lock.WorkdirLock(workdir)
     workdir_lib.write_config(values, workdir, changes)
+    if is_chief:
+      provenance.append(workdir, mesh.devices.flat)
     writers.start()
     if writers.jsonl:
       writers.jsonl.truncate_after(step)

@@ -222,3 +222,51 @@ def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
                      "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert digests(sweep.workdir(root, run)) == digests(straight), run.name
+
+
+def _train_children(workdir: str) -> list[int]:
+  """Pids of `cnnjax train` processes of `workdir` (not their job)."""
+  found = []
+  for pid in _pids_of(workdir):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+      if b"train" in f.read().split(b"\0"):
+        found.append(pid)
+  return found
+
+
+@pytest.mark.slow
+def test_submitit_jobs_requeue_a_run_that_got_sigterm(tmp_path):
+  """The SLURM path through submitit's local executor: a 2-run job array;
+  SIGTERM to one run's trainer (a preemption) requeues its job, which
+  resumes it to the digests of a straight run."""
+  pytest.importorskip("submitit")
+  path = write_sweep(tmp_path, (
+      "  return {'config': 'configs/dcgan.py:tiny',\n"
+      "          'runs': product({'train.seed': [0, 1]},\n"
+      "                          {'train.num_steps': [60]})}\n"), name="q")
+  root = str(tmp_path / "root")
+  sweep = spec.load(path)
+  env = {**os.environ, "CNNJAX_SUBMITIT_CLUSTER": "local",
+         "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  launcher = subprocess.Popen(
+      [sys.executable, "-m", "cnnjax.main", "sweep", path, f"--root={root}",
+       "--backend=slurm", "--timeout_min=20"], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  first = sweep.workdir(root, sweep.runs[0])
+  deadline = time.time() + 300
+  while not os.path.isdir(os.path.join(first, "checkpoints", "10")):
+    assert time.time() < deadline and launcher.poll() is None
+    time.sleep(0.1)
+  for pid in _train_children(first):
+    os.kill(pid, signal.SIGTERM)
+  output, _ = launcher.communicate(timeout=600)
+  assert launcher.returncode == 0, output[-4000:]
+  assert "2 finished" in output
+  log = open(status_lib.log_path(root, sweep, sweep.runs[0], ".log")).read()
+  assert "Stopped on SIGTERM" in log and "Resuming from the checkpoint" in log
+  straight = str(tmp_path / "straight")
+  result = cli("train", f"--config={sweep.runs[0].config}",
+               f"--workdir={straight}", *sweep.runs[0].config_flags(),
+               env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert digests(first) == digests(straight)
