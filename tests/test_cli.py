@@ -125,16 +125,16 @@ def test_sample_and_inspect_need_a_workdir(tmp_path):
 
 def test_bench_prints_one_json_line(tmp_path):
   # A fresh cache: the first compile is a miss, the same program's next
-  # compile (conftest stores every program) a hit, and no cache says so.
+  # compile (conftest stores every program) a hit; without a cache folder,
+  # "off" (tests/utils/test_compile_cache.py).
   env = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla")}
   outcomes = []
-  for cache in (env, env, {"JAX_COMPILATION_CACHE_DIR": "",
-                           "CNNJAX_COMPILATION_CACHE": "off"}):
+  for cache in (env, env):
     result = cli("bench", f"--config={TINY}", "--steps=2", env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     outcomes.append(info["compile_cache"])
-  assert outcomes == ["miss", "hit", "off"]
+  assert outcomes == ["miss", "hit"]
   assert info["device_count"] == 8 and info["batch_size"] == 16
   for key in ("images_per_sec", "step_ms", "compile_s", "trace_s",
               "flops_per_step", "gflops_per_sec", "matmul_gflops_per_sec"):
@@ -214,10 +214,11 @@ def test_flag_errors_are_one_line(tmp_path, args, line):
 
 def test_a_run_that_cannot_start_writes_nothing(tmp_path):
   """The feature network of evaluation during training is loaded before the
-  workdir is made: without a classifier, exit 2 and no directory."""
+  workdir is made: without its classifier, exit 2 and no directory."""
   workdir = tmp_path / "run"
   _assert_clean_error(cli("train", f"--config={TINY}", f"--workdir={workdir}",
-                          "--config.eval.every_steps=10"),
+                          "--config.eval.every_steps=10",
+                          f"--config.eval.extractor=classifier:{tmp_path}/no"),
                       "configs/classifier.py")
   assert not workdir.exists()
 

@@ -1,21 +1,16 @@
-"""`cnnjax compare` on workdirs whose numbers are known, and the provenance
-record every launch of `cnnjax train` appends."""
+"""`cnnjax compare` on workdirs whose numbers are known (the provenance
+records themselves are tested in tests/launch/test_sweep.py)."""
 
 import csv
 import io
 import json
 import os
-import subprocess
-
-import jax
-import numpy as np
 from PIL import Image
 
 from cnnjax import config as config_lib
 from cnnjax import workdir as workdir_lib
-from cnnjax.train import loop
 from cnnjax.utils import provenance
-from tests.conftest import REPO, cli, load_config
+from tests.conftest import cli, load_config
 
 VERSIONS = {"python": "3.11.7", "jax": "0.10.2"}
 
@@ -82,28 +77,3 @@ def test_compare_gives_the_expected_table(tmp_path):
   bad = cli("compare", root, "--sort=fdi")
   assert bad.returncode == 2 and "no such column" in bad.stderr
   assert cli("compare", str(tmp_path / "nothing")).returncode == 2
-
-
-def test_provenance_names_the_code_and_versions_used(tmp_path):
-  workdir = str(tmp_path / "run")
-  config = load_config("dcgan", "tiny")
-  config.train.num_steps = 10
-  loop.train_and_evaluate(config, workdir)
-  config.train.num_steps = 20
-  loop.train_and_evaluate(config, workdir)  # a resume appends its own
-  records = provenance.read(workdir)
-  assert len(records) == 2
-  record = records[0]
-  head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"],
-                        capture_output=True, text=True)
-  if head.returncode == 0:  # CI runs from a clone
-    assert record["code"]["commit"] == head.stdout.strip()
-    diff = subprocess.run(["git", "-C", REPO, "diff", "HEAD", "--", "."],
-                          capture_output=True, text=True).stdout
-    assert record["code"]["dirty"] == bool(diff)
-    if diff:
-      assert open(os.path.join(workdir, record["code"]["diff"])).read() == diff
-  assert record["versions"]["jax"] == jax.__version__
-  assert record["versions"]["numpy"] == np.__version__
-  assert record["devices"] == {jax.devices()[0].device_kind: 8}
-  assert record["process_count"] == 1

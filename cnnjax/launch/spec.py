@@ -204,23 +204,36 @@ def _resolve_config(config: str, sweep_path: str) -> str:
 
 
 def run_names(runs: list[dict], configs: list[str]) -> list[str]:
-  """Each run's name from what differs between the runs (module docstring)."""
+  """Each run's name from what differs between the runs (module docstring):
+  the config where configs differ, then the differing overrides, less any
+  (the last first) that the others already tell apart, e.g. the step count
+  of each family in a sweep of families."""
   keys = []
   for run in runs:
     keys += [key for key in run if key not in keys]
   differing = [key for key in keys
                if len({repr(run.get(key, _MISSING)) for run in runs}) > 1]
+  configs_differ = len(set(configs)) > 1
+  for key in reversed(list(differing)):
+    fewer = [k for k in differing if k != key]
+    if _unique(runs, configs if configs_differ else None, fewer):
+      differing = fewer
   last = [key.split(".")[-1] for key in differing]
   short = {key: key if last.count(end) > 1 else end
            for key, end in zip(differing, last)}
-  config_names = [_config_name(c, configs) for c in configs]
   names = []
-  for run, config in zip(runs, config_names):
-    parts = [config] if len(set(configs)) > 1 else []
+  for run, config in zip(runs, configs):
+    parts = [_config_name(config, configs)] if configs_differ else []
     parts += [f"{short[key]}={_safe(format_value(run[key]))}"
               for key in differing if key in run]
     names.append(",".join(parts) or "run")
   return names
+
+
+def _unique(runs, configs, keys) -> bool:
+  seen = {(c, *(repr(run.get(k, _MISSING)) for k in keys))
+          for run, c in zip(runs, configs or [None] * len(runs))}
+  return len(seen) == len(runs)
 
 
 _MISSING = object()

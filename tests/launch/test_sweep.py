@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
 from cnnjax import config as config_lib
 from cnnjax.errors import UserError
 from cnnjax.launch import product, spec, status as status_lib, zipped
 from cnnjax.train import loop
-from cnnjax.utils import workdir_lock
+from cnnjax.utils import provenance, workdir_lock
 from tests.conftest import REPO, cli, digests
 
 TINY = os.path.join(REPO, "configs", "dcgan.py") + ":tiny"
@@ -41,10 +43,19 @@ def test_product_zip_and_names(tmp_path):
            "model.discriminator.base_width": 8, "train.seed": 0}]
   assert spec.run_names(runs, [TINY, TINY]) == ["base_width=8",
                                                 "base_width=16"]
-  runs[1]["model.discriminator.base_width"] = 16
-  assert spec.run_names(runs, [TINY, TINY]) == [
+  runs.append({**runs[1], "model.discriminator.base_width": 16})
+  assert spec.run_names(runs, [TINY] * 3) == [
       "model.generator.base_width=8,model.discriminator.base_width=8",
+      "model.generator.base_width=16,model.discriminator.base_width=8",
       "model.generator.base_width=16,model.discriminator.base_width=16"]
+  # A field that only follows another part of the name is left out: the
+  # step counts of a sweep of families.
+  sngan = os.path.join(REPO, "configs", "sngan.py") + ":tiny"
+  assert spec.run_names([{"train.num_steps": 30, "train.seed": 0},
+                         {"train.num_steps": 6, "train.seed": 0},
+                         {"train.num_steps": 6, "train.seed": 1}],
+                        [TINY, sngan, sngan]) == [
+      "dcgan,seed=0", "sngan,seed=0", "sngan,seed=1"]
   lsgan = os.path.join(REPO, "configs", "lsgan.py") + ":tiny"
   assert spec.run_names([{"train.seed": 0}, {"train.seed": 0}],
                         [TINY, lsgan]) == ["dcgan", "lsgan"]
@@ -123,6 +134,28 @@ def test_dry_run_prints_commands_and_the_flops_bench_measures(tmp_path):
   assert not (tmp_path / "root").exists()
 
 
+def _check_provenance(workdir: str, launches: int) -> list[dict]:
+  """The records name the commit (with the diff, if the tree was dirty),
+  the versions and the devices actually used, one per launch."""
+  records = provenance.read(workdir)
+  assert len(records) == launches
+  head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"],
+                        capture_output=True, text=True)
+  for record in records:
+    if head.returncode == 0:  # CI runs from a clone
+      assert record["code"]["commit"] == head.stdout.strip()
+      diff = subprocess.run(["git", "-C", REPO, "diff", "HEAD", "--", "."],
+                            capture_output=True, text=True).stdout
+      assert record["code"]["dirty"] == bool(diff)
+      if diff:
+        assert open(os.path.join(workdir, record["code"]["diff"])).read() == (
+            diff)
+    assert record["versions"]["jax"] == jax.__version__
+    assert record["versions"]["numpy"] == np.__version__
+    assert record["process_count"] == 1
+  return records
+
+
 def _status_rows(result) -> dict:
   rows = {}
   for line in result.stdout.splitlines()[1:-1]:
@@ -142,6 +175,7 @@ def test_status_tells_each_state(tmp_path):
   # seed=0 trains to the end beforehand; seed=1 is held by a trainer.
   finished = sweep.workdir(str(root), sweep.runs[0])
   loop.train_and_evaluate(spec.build_config(sweep.runs[0]), finished)
+  _check_provenance(finished, launches=1)
   held = sweep.workdir(str(root), sweep.runs[1])
   os.makedirs(held)
   lock = workdir_lock.WorkdirLock(held)
@@ -152,10 +186,15 @@ def test_status_tells_each_state(tmp_path):
     assert rows["seed=0"][:2] == ("finished", "20/20")
     assert rows["seed=1"][0] == "running"
     failing = sweep.runs[2].name
-    assert failing == "seed=2,workdir=_no_run,subtree=generator"
+    assert failing == "seed=2"
     assert rows[failing][0] == "failed"
     assert "not a cnnjax workdir" in rows[failing][2]
     assert os.listdir(held) == []  # the held run was left alone
+    # And by hand: a second trainer of a held workdir is refused.
+    second = cli("train", f"--config={TINY}", f"--workdir={held}")
+    assert second.returncode == 2
+    assert "Another `cnnjax train` is running" in second.stderr
+    assert os.listdir(held) == []
   finally:
     lock.release()
   shown = cli("sweep", path, f"--root={root}", "--status")
@@ -222,6 +261,10 @@ def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
                      "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert digests(sweep.workdir(root, run)) == digests(straight), run.name
+  # The killed run has a record of each launch, with its command.
+  records = _check_provenance(first, launches=2)
+  assert all(f"--workdir={first}" in r["argv"] for r in records)
+  assert records[0]["devices"] == {"cpu": 4}
 
 
 def _train_children(workdir: str) -> list[int]:

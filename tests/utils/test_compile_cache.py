@@ -11,8 +11,10 @@ PROBE = """
 import json, jax, jax.numpy as jnp
 from cnnjax.utils import compile_cache
 path = compile_cache.enable()
-jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((64, 64))).block_until_ready()
-print(json.dumps({"path": path, "jax": jax.config.jax_compilation_cache_dir}))
+with compile_cache.Watch() as watch:
+  jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((64, 64))).block_until_ready()
+print(json.dumps({"path": path, "jax": jax.config.jax_compilation_cache_dir,
+                  "outcome": watch.outcome}))
 """
 
 
@@ -38,13 +40,15 @@ def _entries(path):
 def test_enabled_folder_receives_compiled_programs(tmp_path):
   folder = tmp_path / "xla"
   out = _probe(_env(CNNJAX_COMPILATION_CACHE=str(folder)))
-  assert out == {"path": str(folder), "jax": str(folder)}
+  assert out == {"path": str(folder), "jax": str(folder), "outcome": "miss"}
   assert _entries(folder)
+  again = _probe(_env(CNNJAX_COMPILATION_CACHE=str(folder)))
+  assert again["outcome"] == "hit"
 
 
 def test_off_leaves_jax_without_a_cache(tmp_path):
   out = _probe(_env(CNNJAX_COMPILATION_CACHE="off", HOME=str(tmp_path)))
-  assert out == {"path": None, "jax": None}
+  assert out == {"path": None, "jax": None, "outcome": "off"}
   assert not (tmp_path / ".cache").exists()
 
 
@@ -66,7 +70,7 @@ def test_unwritable_folder_only_turns_the_cache_off(tmp_path):
   blocker = tmp_path / "file"
   blocker.write_text("not a folder")
   out = _probe(_env(CNNJAX_COMPILATION_CACHE=str(blocker / "xla")))
-  assert out == {"path": None, "jax": None}
+  assert out == {"path": None, "jax": None, "outcome": "off"}
   assert blocker.read_text() == "not a folder"
 
 
