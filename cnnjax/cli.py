@@ -35,7 +35,7 @@ COMMANDS = {
     "compare": ("Print one table of runs (differing config fields, final "
                 "and best metrics, steps, speed) from their workdirs, and "
                 "optionally --plot a metric: cnnjax compare DIR...",
-                ("sort", "format", "plot", "metric", "against")),
+                ("sort", "fields", "format", "plot", "metric", "against")),
 }
 REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
             "eval": ("workdir",), "inspect": ("workdir",),

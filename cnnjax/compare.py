@@ -99,8 +99,10 @@ def _wall_time(train: list[dict]) -> float:
   return total + last
 
 
-def compare(paths: list[str], sort: str | None = None) -> tuple[list, list]:
-  """(columns, rows) of the runs under `paths`, sorted by `sort`."""
+def compare(paths: list[str], sort: str | None = None,
+            fields: list[str] | None = None) -> tuple[list, list]:
+  """(columns, rows) of the runs under `paths`, sorted by `sort`; the
+  config columns are `fields`, or every field in which the runs differ."""
   workdirs = find_workdirs(paths)
   configs = {w: config_lib.flatten(workdir_lib.read_config(w))
              for w in workdirs}
@@ -108,6 +110,12 @@ def compare(paths: list[str], sort: str | None = None) -> tuple[list, list]:
   differing = [k for k in keys if not k.startswith(IGNORED) and
                len({json.dumps(c.get(k), sort_keys=True)
                     for c in configs.values()}) > 1]
+  if fields is not None:
+    unknown = [f for f in fields if f not in keys]
+    if unknown:
+      raise UserError(f"--fields: no config field {', '.join(unknown)} in "
+                      "these runs.")
+    differing = list(fields)
   flags = _provenance_flags(workdirs)
   rows = []
   for workdir in workdirs:

@@ -62,6 +62,9 @@ flags.DEFINE_bool("dry_run", False, "Print each run's command, parameters, "
                   "FLOPs per step and memory per device; train nothing.")
 flags.DEFINE_string("sort", None, "Sort the runs by this column (e.g. "
                     "fid, best_fid, test_accuracy), lowest first.")
+flags.DEFINE_string("fields", None, "Config columns, comma-separated "
+                    "(default: every field in which the runs differ; "
+                    "--fields= for none).")
 flags.DEFINE_string("format", "text", "text, csv or json (one object per "
                     "run).")
 flags.DEFINE_string("plot", None, "Also write a PNG of --metric for every "
@@ -165,7 +168,9 @@ def main(argv: list[str]) -> None:
       return
     if command == "compare":
       from cnnjax import compare
-      columns, rows = compare.compare(positional, FLAGS.sort)
+      fields = (None if FLAGS.fields is None else
+                [f for f in FLAGS.fields.split(",") if f])
+      columns, rows = compare.compare(positional, FLAGS.sort, fields)
       print(compare.render(columns, rows, FLAGS.format), flush=True)
       if FLAGS.plot:
         path = compare.plot(positional, FLAGS.plot, FLAGS.metric,

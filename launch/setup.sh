@@ -26,4 +26,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The versions CI tested (launch/constraints.txt), unless CNNJAX_UNPINNED=1.
+pins=(-c launch/constraints.txt)
+[ "${CNNJAX_UNPINNED:-0}" = 1 ] && pins=()
+.venv/bin/python -m pip install -q "${pins[@]}" -e '.[dev]'

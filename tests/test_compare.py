@@ -67,6 +67,10 @@ def test_compare_gives_the_expected_table(tmp_path):
   lines = table.stdout.splitlines()
   assert lines[0].split()[:3] == ["run", "optim.g_lr", "step"]
   assert [line.split()[0] for line in lines[1:]] == ["b", "a"]
+  chosen = cli("compare", root, "--fields=train.seed,optim.g_lr")
+  assert chosen.stdout.splitlines()[0].split()[:4] == [
+      "run", "train.seed", "optim.g_lr", "step"]
+  assert cli("compare", root, "--fields=nope").returncode == 2
   as_csv = list(csv.reader(io.StringIO(cli("compare", root,
                                            "--format=csv").stdout)))
   assert as_csv[0][0] == "run" and len(as_csv) == 4
