@@ -112,6 +112,7 @@ def test_bad_sweep_files_are_one_message(tmp_path, body, message):
   assert not (tmp_path / "root").exists()  # nothing written
 
 
+@pytest.mark.slow
 def test_dry_run_prints_commands_and_the_flops_bench_measures(tmp_path):
   path = write_sweep(tmp_path, (
       "  return {'config': 'configs/dcgan.py:tiny',\n"
@@ -164,6 +165,7 @@ def _status_rows(result) -> dict:
   return rows
 
 
+@pytest.mark.slow
 def test_status_tells_each_state(tmp_path):
   path = write_sweep(tmp_path, (
       "  return {'config': 'configs/dcgan.py:tiny',\n"
@@ -261,6 +263,9 @@ def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
                      "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert digests(sweep.workdir(root, run)) == digests(straight), run.name
+  # W&B: one group per sweep, the name's parts as tags.
+  wandb = json.load(open(os.path.join(first, "config.json")))["wandb"]
+  assert (wandb["group"], wandb["tags"]) == ("k", "g_lr=0.0001,seed=0")
   # The killed run has a record of each launch, with its command.
   records = _check_provenance(first, launches=2)
   assert all(f"--workdir={first}" in r["argv"] for r in records)
