@@ -19,7 +19,7 @@ import statistics
 from cnnjax import config as config_lib
 from cnnjax import workdir as workdir_lib
 from cnnjax.errors import UserError
-from cnnjax.utils import provenance
+from cnnjax.utils import files, provenance
 
 FINAL = ("fid", "kid", "precision", "recall", "inception_score",
          "test_accuracy")
@@ -54,17 +54,7 @@ def find_workdirs(paths: list[str]) -> list[str]:
 
 
 def _rows(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:  # a line torn by kill -9
-        continue
-  return rows
+  return files.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
 
 
 def summarize(workdir: str) -> dict:

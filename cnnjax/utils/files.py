@@ -30,3 +30,18 @@ def write_json_atomically(path: str, value, **dump_options) -> None:
   with atomic_write(path) as f:
     json.dump(value, f, **dump_options)
     f.write("\n")
+
+
+def read_jsonl(path: str) -> list:
+  """The JSON values of a .jsonl file, one per line; a line that does not
+  parse (torn by kill -9 mid-write) is skipped. [] when there is no file."""
+  if not os.path.exists(path):
+    return []
+  values = []
+  with open(path, errors="replace") as f:
+    for line in f:
+      try:
+        values.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return values

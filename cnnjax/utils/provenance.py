@@ -86,14 +86,4 @@ def append(workdir: str, devices) -> dict:
 
 
 def read(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, FILE)
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:  # a line torn by kill -9
-        continue
-  return records
+  return files.read_jsonl(os.path.join(workdir, FILE))
