@@ -212,7 +212,7 @@ def main(argv: list[str]) -> None:
   except MemoryError as error:
     _fail(_out_of_memory(error))
   except BrokenPipeError:  # `cnnjax compare ... | head`: the reader left
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _quiet_broken_pipe()
     sys.exit(0)
   except OSError as error:  # a workdir that is a file, unwritable, full disk
     where = f" {error.filename}" if error.filename else ""
@@ -223,6 +223,12 @@ def main(argv: list[str]) -> None:
         "Out of memory" not in str(error)):
       raise
     _fail(_out_of_memory(error))
+
+
+def _quiet_broken_pipe() -> None:
+  """Points stdout at /dev/null, so that Python's flush at exit does not
+  print a second BrokenPipeError once the reader of a pipe has left."""
+  os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _exit_on_signal(signum, frame):
@@ -303,7 +309,10 @@ def run():
     signal.signal(sig, _exit_on_signal)
   wants_help, command = cli.help_request(sys.argv)
   if wants_help:
-    print(cli.usage(FLAGS, command), flush=True)
+    try:
+      print(cli.usage(FLAGS, command), flush=True)
+    except BrokenPipeError:  # `cnnjax sweep --help | head`
+      _quiet_broken_pipe()
     sys.exit(0)
   app.run(main, flags_parser=_parse)
 

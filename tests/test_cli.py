@@ -274,3 +274,18 @@ def test_more_bad_input_is_one_message(trained, tmp_path):
   _assert_clean_error(cli("inspect", f"--workdir={edited}"),
                       "train.num_steps is 'many' (a str) where an int is "
                       "expected")
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+  """`cnnjax sweep --help | head -1`: the reader has left before cnnjax
+  writes; it ends quietly."""
+  read_end, write_end = os.pipe()
+  os.close(read_end)
+  try:
+    result = subprocess.run([sys.executable, "-m", "cnnjax.main", "sweep",
+                             "--help"], cwd=REPO, stdout=write_end,
+                            stderr=subprocess.PIPE, text=True, timeout=120)
+  finally:
+    os.close(write_end)
+  assert result.returncode == 0 and "Traceback" not in result.stderr, (
+      result.stderr[-2000:])
