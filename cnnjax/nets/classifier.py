@@ -19,6 +19,7 @@ reference classifiers cnnjax ships for Fashion-MNIST and digits are.
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from typing import Any
 
@@ -38,13 +39,20 @@ from cnnjax.nets.base import FeatureNet, safe_name
 from cnnjax.utils.trees import path_name, tree_sha256
 
 CLASSIFIERS_DIR = "cnnjax_classifiers"
+log = logging.getLogger(__name__)
 
 
 def default_path(dataset: str, data_dir: str) -> str:
   """The reference classifier cnnjax ships for `dataset`, else a run at
-  <data dir>/cnnjax_classifiers/<dataset>."""
-  return (shipped.shipped_path(dataset) or
-          os.path.join(data_dir, CLASSIFIERS_DIR, safe_name(dataset)))
+  <data dir>/cnnjax_classifiers/<dataset>. Where both exist, the shipped
+  one is used (the same network on every machine) and the log says so."""
+  own = os.path.join(data_dir, CLASSIFIERS_DIR, safe_name(dataset))
+  reference = shipped.shipped_path(dataset)
+  if reference and os.path.exists(os.path.join(own, workdir_lib.CONFIG_FILE)):
+    log.warning("Feature network 'classifier' is cnnjax's reference "
+                "classifier %s; the one trained at %s is not used (pass "
+                "--extractor classifier:%s to use it).", reference, own, own)
+  return reference or own
 
 
 @dataclasses.dataclass(frozen=True)

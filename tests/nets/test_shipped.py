@@ -59,7 +59,8 @@ def test_shipped_classifiers_classify_held_out_images(dataset, at_least):
                                    abs=2e-3)
 
 
-def test_the_default_classifier_is_the_shipped_one_where_there_is_one():
+def test_the_default_classifier_is_the_shipped_one_where_there_is_one(
+    tmp_path, caplog):
   assert extractors.resolve("classifier", dataset="fashion_mnist",
                             data_dir="/d") == (
       "classifier:" + os.path.join(shipped.WEIGHTS_DIR,
@@ -67,6 +68,16 @@ def test_the_default_classifier_is_the_shipped_one_where_there_is_one():
   assert extractors.resolve("classifier", dataset="tfds:cifar10",
                             data_dir="/d") == (
       "classifier:/d/cnnjax_classifiers/tfds_cifar10")
+  # A classifier of the user's own at the default place is not silently
+  # replaced: the log names both and how to pick the user's.
+  own = tmp_path / "cnnjax_classifiers" / "digits"
+  own.mkdir(parents=True)
+  (own / "config.json").write_text("{}")
+  with caplog.at_level("WARNING"):
+    name = extractors.resolve("classifier", dataset="digits",
+                              data_dir=str(tmp_path))
+  assert name == "classifier:" + shipped.shipped_path("digits")
+  assert f"--extractor classifier:{own}" in caplog.text
 
 
 @pytest.fixture(scope="module")
