@@ -194,7 +194,8 @@ def _text(value) -> str:
 
 def plot(paths: list[str], out: str, metric: str = "fid",
          x: str = "step") -> str:
-  """A PNG of `metric` against step (or images seen) for every run."""
+  """A PNG of `metric` against step, or real images seen (step x batch
+  size x n_critic, the budget of a GAN comparison), for every run."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -208,15 +209,17 @@ def plot(paths: list[str], out: str, metric: str = "fid",
     rows = [r for r in _rows(workdir) if metric in r]
     if not rows:
       continue
-    batch = workdir_lib.read_config(workdir)["train"]["batch_size"]
-    xs = [r["step"] * (batch if x == "images" else 1) for r in rows]
+    train = workdir_lib.read_config(workdir)["train"]
+    # The real images a step consumes: a GAN's D sees n_critic batches.
+    per_step = train["batch_size"] * train.get("n_critic", 1)
+    xs = [r["step"] * (per_step if x == "images" else 1) for r in rows]
     axes.plot(xs, [r[metric] for r in rows], marker="o", markersize=3,
               label=os.path.basename(workdir))
     drawn += 1
   if not drawn:
     plt.close(figure)
     raise UserError(f"No run under {', '.join(paths)} logged {metric!r}.")
-  axes.set_xlabel("images seen" if x == "images" else "step")
+  axes.set_xlabel("real images seen" if x == "images" else "step")
   axes.set_ylabel(metric)
   axes.grid(alpha=0.3)
   axes.legend(fontsize=7)

@@ -71,7 +71,7 @@ flags.DEFINE_string("plot", None, "Also write a PNG of --metric for every "
                     "run.")
 flags.DEFINE_string("metric", "fid", "The metric --plot draws.")
 flags.DEFINE_string("against", "step", "--plot's x axis: step or images "
-                    "(seen, step x batch size).")
+                    "(real images seen: step x batch size x n_critic).")
 flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
                     "cluster's).")
 flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")
