@@ -66,8 +66,9 @@ def last_error(log: str) -> str:
 
 def status(root: str, sweep: Sweep, run: Run, num_steps: int) -> RunStatus:
   workdir = sweep.workdir(root, run)
-  step = _newest_step(workdir)
-  if workdir_lock.is_locked(workdir):
+  running = workdir_lock.is_locked(workdir)
+  step = _newest_step(workdir, running)
+  if running:
     return RunStatus(run.name, "running", step, num_steps)
   if step >= num_steps:
     return RunStatus(run.name, "finished", step, num_steps)
@@ -80,13 +81,13 @@ def status(root: str, sweep: Sweep, run: Run, num_steps: int) -> RunStatus:
   return RunStatus(run.name, "pending", step, num_steps)
 
 
-def _newest_step(workdir: str) -> int:
+def _newest_step(workdir: str, running: bool) -> int:
   """The newest checkpoint's step, or while a run trains, the step of its
   latest metrics row (which runs ahead of the checkpoints)."""
   steps = workdir_lib.checkpoints(workdir)["steps"]
   step = steps[-1] if steps else 0
   metrics = os.path.join(workdir, "metrics.jsonl")
-  if os.path.exists(metrics) and workdir_lock.is_locked(workdir):
+  if running and os.path.exists(metrics):
     with open(metrics, "rb") as f:
       f.seek(max(0, os.path.getsize(metrics) - 4096))
       tail = f.read().decode(errors="replace").strip().splitlines()

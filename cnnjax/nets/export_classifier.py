@@ -54,15 +54,10 @@ def export(workdir: str, out_dir: str | None = None,
 
 def _logged_accuracy(workdir: str, step: int) -> float | None:
   """The held-out accuracy the run logged at `step` (metrics.jsonl)."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  found = None
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        row = json.loads(line)
-        if row.get("step") == step and "test_accuracy" in row:
-          found = row["test_accuracy"]
-  return found
+  rows = [row for row in files.read_jsonl(os.path.join(workdir,
+                                                       "metrics.jsonl"))
+          if row.get("step") == step and "test_accuracy" in row]
+  return rows[-1]["test_accuracy"] if rows else None
 
 
 def main(argv=None) -> int:

@@ -222,6 +222,15 @@ def _pids_of(workdir: str) -> list[int]:
   return found
 
 
+def _wait_for_checkpoint(workdir: str, step: int, launcher,
+                         timeout: float = 300) -> None:
+  """Until `workdir` has the checkpoint of `step`, while `launcher` runs."""
+  deadline = time.time() + timeout
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", str(step))):
+    assert time.time() < deadline and launcher.poll() is None
+    time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
   path = write_sweep(tmp_path, (
@@ -235,10 +244,7 @@ def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
   launcher = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
   first = sweep.workdir(root, sweep.runs[0])
-  deadline = time.time() + 240
-  while not os.path.isdir(os.path.join(first, "checkpoints", "10")):
-    assert time.time() < deadline and launcher.poll() is None
-    time.sleep(0.2)
+  _wait_for_checkpoint(first, 10, launcher)
   for pid in _pids_of(first):  # kill -9 of a run, then of the launcher
     os.kill(pid, signal.SIGKILL)
   launcher.kill()
@@ -301,10 +307,7 @@ def test_submitit_jobs_requeue_a_run_that_got_sigterm(tmp_path):
        "--backend=slurm", "--timeout_min=20"], cwd=REPO, env=env,
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   first = sweep.workdir(root, sweep.runs[0])
-  deadline = time.time() + 300
-  while not os.path.isdir(os.path.join(first, "checkpoints", "10")):
-    assert time.time() < deadline and launcher.poll() is None
-    time.sleep(0.1)
+  _wait_for_checkpoint(first, 10, launcher)
   for pid in _train_children(first):
     os.kill(pid, signal.SIGTERM)
   output, _ = launcher.communicate(timeout=600)
