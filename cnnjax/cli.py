@@ -32,6 +32,18 @@ COMMANDS = {
               ("root", "backend", "parallel", "status", "dry_run",
                "slurm_partition", "gpus_per_run", "nodes_per_run",
                "timeout_min")),
+    "invert": ("Invert real images into a GAN run's latent space (encoder, "
+               "optimize or hybrid); write DIR/latents.npz and "
+               "DIR/reconstruction.png and print the reconstruction "
+               "metrics.",
+               ("workdir", "images", "out", "method", "encoder", "steps",
+                "step", "overwrite")),
+    "edit": ("Edit inverted images (interpolate, direction, arithmetic, "
+             "sefa, pca, counterfactual, inpaint); write the grid GRID.png "
+             "(original | reconstruction | edits) and GRID.npz.",
+             ("workdir", "latents", "op", "out", "target", "component",
+              "strengths", "frames", "interpolation", "mask", "steps",
+              "distance_weight", "rows", "step", "overwrite")),
     "compare": ("Print one table of runs (differing config fields, final "
                 "and best metrics, steps, speed) from their workdirs, and "
                 "optionally --plot a metric: cnnjax compare DIR...",
@@ -40,7 +52,8 @@ COMMANDS = {
 REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
             "eval": ("workdir",), "inspect": ("workdir",),
             "bench": ("config",), "config": ("config",), "sweep": ("root",),
-            "compare": ()}
+            "compare": (), "invert": ("workdir", "images", "out"),
+            "edit": ("workdir", "latents", "op", "out")}
 # Commands that take positional arguments: (what they are, how many at
 # least, at most or None).
 POSITIONAL = {"sweep": ("SWEEP_FILE[:ARG]", 1, 1),

@@ -32,7 +32,8 @@ flags.DEFINE_bool("multihost", False,
 flags.DEFINE_bool("allow_config_change", False,
                   "Resume a workdir even though its config differs.")
 flags.DEFINE_integer("num", 64, "How many images.")
-flags.DEFINE_string("out", None, "The PNG file to write.")
+flags.DEFINE_string("out", None, "The PNG file to write (invert: the "
+                    "folder).")
 flags.DEFINE_integer("seed", 0, "Seed of the latents.")
 flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (lowest "
                     "FID during training); default: the newest.")
@@ -42,7 +43,10 @@ flags.DEFINE_string("extractor", None, "Feature network: classifier, "
 flags.DEFINE_integer("num_samples", None, "Generated images (default: the "
                      "run's eval.num_samples).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
-flags.DEFINE_integer("steps", 20, "Timed steps (after warm-up).")
+flags.DEFINE_integer("steps", 20, "bench: timed steps (after warm-up); "
+                     "invert: optimisation steps (default 200 for optimize, "
+                     "50 for hybrid); edit: steps of counterfactual and "
+                     "inpaint (default 200).")
 flags.DEFINE_integer("batch", None,
                      "Global batch size (default: the config's).")
 flags.DEFINE_bool("pipeline", False, "Time the input pipeline alone.")
@@ -72,6 +76,30 @@ flags.DEFINE_string("plot", None, "Also write a PNG of --metric for every "
 flags.DEFINE_string("metric", "fid", "The metric --plot draws.")
 flags.DEFINE_string("against", "step", "--plot's x axis: step or images "
                     "(real images seen: step x batch size x n_critic).")
+flags.DEFINE_string("images", None, "Images to invert: a PNG/JPEG file, a "
+                    "folder of them, or dataset:<name>:<split>[:N].")
+flags.DEFINE_string("method", "hybrid", "Inversion: encoder, optimize or "
+                    "hybrid (encoder start, then optimisation).")
+flags.DEFINE_string("encoder", None, "An encoder run (configs/encoder.py) "
+                    "for --method encoder or hybrid.")
+flags.DEFINE_string("latents", None, "The latents.npz `cnnjax invert` "
+                    "wrote.")
+flags.DEFINE_string("op", None, "The edit: interpolate, direction, "
+                    "arithmetic, sefa, pca, counterfactual or inpaint.")
+flags.DEFINE_integer("target", None, "The class an edit aims at (direction, "
+                     "arithmetic, counterfactual).")
+flags.DEFINE_integer("component", 0, "sefa/pca: which direction (0 = the "
+                     "strongest).")
+flags.DEFINE_string("strengths", None, "Comma-separated steps along a "
+                    "direction (defaults per op, e.g. -6,-3,0,3,6 for sefa).")
+flags.DEFINE_integer("frames", 8, "interpolate: images from each image to "
+                     "the next.")
+flags.DEFINE_string("interpolation", "slerp", "interpolate: slerp or lerp.")
+flags.DEFINE_string("mask", None, "inpaint: the region to fill: "
+                    "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill).")
+flags.DEFINE_float("distance_weight", 1.0, "counterfactual: weight of the "
+                   "latent's distance to the original.")
+flags.DEFINE_integer("rows", 8, "edit: images (grid rows) to edit.")
 flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
                     "cluster's).")
 flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")
@@ -123,8 +151,14 @@ def _require(command: str) -> None:
     if FLAGS[name].value is None:
       example = {"config": "e.g. --config=configs/dcgan.py:fashion_mnist",
                  "workdir": "the run's directory",
-                 "out": "the PNG file to write",
-                 "root": "the folder of sweeps, e.g. runs/sweeps"}[name]
+                 "out": ("the folder to write" if command == "invert" else
+                         "the PNG file to write"),
+                 "root": "the folder of sweeps, e.g. runs/sweeps",
+                 "images": "a PNG/JPEG file, a folder of them, or "
+                           "dataset:<name>:<split>[:N]",
+                 "latents": "the DIR/latents.npz of `cnnjax invert`",
+                 "op": "one of interpolate, direction, arithmetic, sefa, "
+                       "pca, counterfactual, inpaint"}[name]
       _fail(f"--{name} is required for {command} ({example}); "
             f"`cnnjax {command} --help` lists its flags.")
 
@@ -204,6 +238,25 @@ def main(argv: list[str]) -> None:
       commands.print_json(commands.evaluate(
           workdir, _step(), extractor=FLAGS.extractor,
           num_samples=FLAGS.num_samples))
+    elif command == "invert":
+      from cnnjax import commands
+      from cnnjax.editing import commands as editing
+      commands.print_json(editing.invert_images(
+          workdir, FLAGS.images, FLAGS.out, method=FLAGS.method,
+          encoder=FLAGS.encoder,
+          steps=FLAGS.steps if FLAGS["steps"].present else None,
+          overwrite=FLAGS.overwrite, step=_step()))
+    elif command == "edit":
+      from cnnjax import commands
+      from cnnjax.editing import edit_command
+      commands.print_json(edit_command.edit(
+          workdir, FLAGS.latents, FLAGS.op, FLAGS.out, target=FLAGS.target,
+          component=FLAGS.component, strengths=FLAGS.strengths,
+          frames=FLAGS.frames, interpolation=FLAGS.interpolation,
+          mask=FLAGS.mask,
+          steps=FLAGS.steps if FLAGS["steps"].present else 200,
+          distance_weight=FLAGS.distance_weight, rows=FLAGS.rows,
+          overwrite=FLAGS.overwrite, step=_step()))
     elif command == "inspect":
       from cnnjax import commands
       commands.print_json(commands.inspect(workdir, _step()))

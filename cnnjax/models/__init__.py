@@ -1,6 +1,6 @@
 """Networks by role and name: a config section `{name, **fields}` builds one.
 
-Each role (generator, discriminator, classifier; later encoder) has a
+Each role (generator, discriminator, classifier, encoder) has a
 registry of families. A family is an nnx.Module class whose keyword-only
 constructor arguments are its config fields, plus the context every network
 of a run shares, which comes from elsewhere in the config:
@@ -26,7 +26,7 @@ import ml_collections
 from flax import nnx
 
 from cnnjax.errors import ConfigError
-from cnnjax.models import classifier, dcgan, mlp, resnet
+from cnnjax.models import classifier, dcgan, encoder, mlp, resnet
 
 REGISTRY = {
     "generator": {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
@@ -35,6 +35,8 @@ REGISTRY = {
                       "mlp": mlp.Discriminator,
                       "resnet": resnet.Discriminator},
     "classifier": {"cnn": classifier.Classifier},
+    "encoder": {"dcgan": encoder.DcganEncoder,
+                "resnet": encoder.ResnetEncoder},
 }
 # model.compute_dtype -> the `dtype` models compute in (None: float32 as is).
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}

@@ -21,6 +21,7 @@ from cnnjax.errors import ConfigError
 TASKS = {
     "gan": "cnnjax.tasks.gan.task:GanTask",
     "classifier": "cnnjax.tasks.classifier.task:ClassifierTask",
+    "encoder": "cnnjax.tasks.encoder.task:EncoderTask",
 }
 
 

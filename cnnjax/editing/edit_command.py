@@ -1,0 +1,203 @@
+"""`cnnjax edit` as a function a test can call: one operation on the
+latents `cnnjax invert` wrote, a grid (one row per image: original |
+reconstruction | edits) and the edited latents beside it (GRID.npz), and a
+metric row: for edits toward a class, `success_rate` (the share the
+classifier puts in the target class) and `feature_distance` (how far the
+edit moved the image from its original, in the classifier's features)."""
+
+import json
+import logging
+import os
+import time
+
+import jax
+import numpy as np
+
+from cnnjax.editing import commands, edits, inputs, latent_ops, session
+from cnnjax.errors import UserError
+from cnnjax.metrics import reconstruction
+from cnnjax.utils import files, images as images_lib
+
+log = logging.getLogger(__name__)
+
+OPS = ("interpolate", "direction", "arithmetic", "sefa", "pca",
+       "counterfactual", "inpaint")
+DEFAULT_STRENGTHS = {"direction": "0,1,2,3,4", "arithmetic": "0.5,1,1.5",
+                     "sefa": "-6,-3,0,3,6", "pca": "-6,-3,0,3,6"}
+NEEDS_TARGET = ("direction", "arithmetic", "counterfactual")
+
+
+def _strengths(text: str | None, op: str) -> np.ndarray:
+  text = text or DEFAULT_STRENGTHS.get(op, "")
+  try:
+    values = [float(v) for v in text.split(",") if v.strip()]
+  except ValueError:
+    raise UserError(f"--strengths {text!r}: comma-separated numbers, e.g. "
+                    "-3,0,3.") from None
+  if not values:
+    raise UserError("--strengths needs at least one number.")
+  return np.asarray(values, np.float32)
+
+
+def edit(workdir: str, latents: str, op: str, out: str, *,
+         target: int | None = None, component: int = 0,
+         strengths: str | None = None, frames: int = 8,
+         interpolation: str = "slerp", mask: str | None = None,
+         steps: int = 200, distance_weight: float = 1.0, rows: int = 8,
+         overwrite: bool = False, step=None) -> dict:
+  """See the module docstring; returns the metric row."""
+  if op not in OPS:
+    raise UserError(f"--op {op!r}: use one of {', '.join(OPS)}.")
+  inputs.check_out_path(out, overwrite, ".png")
+  edited_path = out[:-4] + ".npz"
+  inputs.check_out_path(edited_path, overwrite, ".npz")
+  stored = commands.load_latents(latents)
+  if op in NEEDS_TARGET and target is None and not (
+      op == "direction"):
+    raise UserError(f"--op {op} needs --target CLASS.")
+  if op == "inpaint" and not mask:
+    raise UserError("--op inpaint needs --mask (rect:X0,Y0,X1,Y1, "
+                    "center:S, or a PNG whose white pixels are filled).")
+  if interpolation not in ("slerp", "lerp"):
+    raise UserError(f"--interpolation {interpolation!r}: slerp or lerp.")
+  if rows < 1 or frames < 2 or steps < 1:
+    raise UserError("--rows and --steps must be >= 1, --frames >= 2.")
+  editor = session.Editor(workdir, step=step)
+  if stored["z"].shape[1] != editor.gen.latent_dim:
+    raise UserError(
+        f"{latents} holds {stored['z'].shape[1]}-d latents; the generator "
+        f"of {workdir} takes {editor.gen.latent_dim}-d ones. Pass the GAN "
+        f"run they were inverted with ({stored['meta'].get('gan_workdir')}).")
+  classes = editor.net.num_classes
+  if target is not None and not 0 <= target < classes:
+    raise UserError(f"--target {target} is not a class of the classifier "
+                    f"(0..{classes - 1}).")
+  known = inputs.read_mask(mask, editor.gen.data["resolution"]) if mask \
+      else None
+  if op == "direction" and target is None and not editor.conditional:
+    raise UserError("--op direction needs --target CLASS (the class whose "
+                    "InterFaceGAN direction to follow).")
+
+  count = min(rows, len(stored["z"]))
+  z, labels = stored["z"][:count], stored["labels"][:count]
+  originals = stored["originals"][:count]
+  recon = stored["reconstructions"][:count]
+  start = time.perf_counter()
+  row = {"op": op, "num_images": count}
+  columns, edited, final = _run(op, editor, z, labels, originals, row,
+                                target=target, component=component,
+                                strengths=strengths, frames=frames,
+                                interpolation=interpolation, known=known,
+                                steps=steps, distance_weight=distance_weight)
+  row["seconds"] = round(time.perf_counter() - start, 3)
+  if final is not None:  # an edit's end result: did it work, how far
+    features = _features(editor, np.concatenate([originals, final]))
+    row["feature_distance"] = float(np.mean(reconstruction.feature_distance(
+        features[:count], features[count:])))
+    if target is not None:
+      predicted = session.predicted_classes(editor.classify(final))
+      row["success_rate"] = float(np.mean(predicted == target))
+      row["target"] = target
+  grid = np.concatenate([originals[:, None], recon[:, None], columns], 1)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  images_lib.save_grid(grid.reshape(-1, *grid.shape[2:]), out, rows=count,
+                       scale=2)
+  with files.atomic_write(edited_path, "wb") as f:
+    np.savez(f, z=np.asarray(edited, np.float32), labels=labels,
+             meta=json.dumps({**editor.describe(), **row,
+                              "latents": os.path.abspath(latents)}))
+  row.update({"out": os.path.abspath(out),
+              "edited_latents": os.path.abspath(edited_path)})
+  return row
+
+
+def _features(editor, images) -> np.ndarray:
+  net = editor.net
+  fn = jax.jit(lambda w, x: net.apply(w, x, (net.features_layer,))[
+      net.features_layer])
+  return editor.batched(lambda x: fn(editor.net_weights, x), images)
+
+
+def _along(editor, z, labels, direction, values):
+  """Images [N, S, ...] of z + s * direction, and the latents [N, S, d]."""
+  moved = np.asarray(latent_ops.apply_direction(z, direction, values))
+  n, s, d = moved.shape
+  images = editor.generate(moved.reshape(n * s, d), np.repeat(labels, s))
+  return images.reshape(n, s, *images.shape[1:]), moved
+
+
+def _run(op, editor, z, labels, originals, row, *, target, component,
+         strengths, frames, interpolation, known, steps, distance_weight):
+  """(edit columns [N, K, R, R, C], edited latents, final edit images or
+  None) of one operation; adds what it learned to `row`."""
+  n = len(z)
+  if op == "interpolate":
+    ts = np.linspace(0, 1, frames, dtype=np.float32)
+    other = np.roll(z, -1, axis=0)  # each image toward the next one
+    path = latent_ops.slerp if interpolation == "slerp" else latent_ops.lerp
+    moved = np.asarray(path(z, other, ts))
+    images = editor.generate(moved.reshape(n * frames, -1),
+                             np.repeat(labels, frames))
+    return images.reshape(n, frames, *images.shape[1:]), moved, None
+  if op == "direction" and editor.conditional:
+    # A conditional G: keep the latent, switch the label.
+    wanted = [target] if target is not None else list(
+        range(editor.gen.num_classes))
+    images = np.stack([editor.generate(z, np.full(n, k, np.int32))
+                       for k in wanted], 1)
+    row["method"] = "label_switch"
+    final = images[:, 0] if target is not None else None
+    return images, np.repeat(z[:, None], len(wanted), 1), final
+  if op == "direction":
+    direction, accuracy, share = edits.class_direction(editor, target)
+    row.update({"method": "interfacegan", "svm_accuracy": accuracy,
+                "positive_share": share})
+    images, moved = _along(editor, z, labels, direction,
+                           _strengths(strengths, op))
+    return images, moved, images[:, -1]
+  if op == "arithmetic":
+    means = edits.class_means(editor)
+    if target not in means:
+      raise UserError(f"No generated sample was classified as {target}; "
+                      "latent arithmetic has no mean latent for it.")
+    own = session.predicted_classes(editor.classify(editor.generate(
+        z, labels)))
+    shift = np.stack([means[target] - means.get(int(c), means[target])
+                      for c in own])
+    values = _strengths(strengths, op)
+    moved = z[:, None] + values[None, :, None] * shift[:, None]
+    images = editor.generate(moved.reshape(-1, z.shape[1]),
+                             np.repeat(labels, len(values)))
+    images = images.reshape(n, len(values), *images.shape[1:])
+    return images, moved, images[:, -1]
+  if op in ("sefa", "pca"):
+    count = component + 1
+    directions, weights = (edits.sefa(editor, count) if op == "sefa" else
+                           edits.pca(editor, count))
+    row.update({"component": component,
+                ("eigenvalue" if op == "sefa" else "explained_variance"):
+                float(weights[component])})
+    images, moved = _along(editor, z, labels, directions[component],
+                           _strengths(strengths, op))
+    return images, moved, None
+  if op == "counterfactual":
+    moved, taken = edits.counterfactual(editor, z, labels, target, steps,
+                                        distance_weight=distance_weight)
+    images = editor.generate(moved, labels)
+    row.update({"mean_steps": float(np.mean(taken)),
+                "latent_distance": float(np.mean(np.linalg.norm(
+                    moved - z, axis=-1)))})
+    return images[:, None], moved[:, None], images
+  # inpaint
+  gray = np.zeros_like(originals)
+  masked = known[None, :, :, None] * originals + (
+      1 - known[None, :, :, None]) * gray
+  filled, moved = edits.inpaint(editor, originals, labels, z, known, steps)
+  hole = 1 - known[None, :, :, None]
+  error = np.sum(hole * (filled - originals) ** 2, axis=(1, 2, 3)) / (
+      np.sum(hole) * originals.shape[-1])
+  row.update({"hole_mse": float(np.mean(error)),
+              "hole_psnr": float(np.mean(10 * np.log10(4.0 / np.maximum(
+                  error, 1e-12)))),
+              "hole_pixels": int(np.sum(1 - known))})
+  return np.stack([masked, filled], 1), moved[:, None], None

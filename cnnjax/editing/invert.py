@@ -1,0 +1,106 @@
+"""Inversion of real images into a generator's latent space.
+
+Three methods, each a jitted function of a batch that is split over every
+device of the mesh (every image's latent is its own problem):
+
+  encoder    z = E(x): one forward pass of a trained encoder (pSp, e4e)
+  optimize   Adam on z, as StyleGAN2-ADA's projector: pixel L2 plus the
+             perceptual distance of cnnjax.editing.perceptual, the prior
+             regulariser (mean(z^2) - 1)^2, a learning rate that ramps up
+             over the first 5% of steps and down (cosine) over the last
+             25%, and Gaussian noise added to z whose strength decays
+             quadratically to zero at 75% of the steps (the projector's
+             exploration noise); starting from z = 0, the prior's mean (the
+             projector starts from w_avg)
+  hybrid     the encoder's z as the start, then fewer optimisation steps
+             (the "encoder initialisation" of In-Domain GAN inversion)
+
+A `known` mask (1 = pixel known) restricts the pixel and perceptual losses
+to the known pixels: the same optimisation fills a masked region
+(inpainting).
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cnnjax.editing import perceptual
+
+METHODS = ("encoder", "optimize", "hybrid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What the optimisation does; the defaults are the ones the write-up
+  measured (experiments/2026-12-02-inversion)."""
+  steps: int = 200
+  lr: float = 0.05
+  pixel_weight: float = 1.0
+  perceptual_weight: float = 1.0
+  prior_weight: float = 0.01
+  noise: float = 0.05  # initial noise std, in units of z's (unit) std
+  noise_ramp: float = 0.75  # fraction of the steps until the noise is 0
+  lr_rampup: float = 0.05
+  lr_rampdown: float = 0.25
+
+
+def learning_rate(settings: Settings, step: jax.Array) -> jax.Array:
+  """StyleGAN2-ADA projector's schedule: linear ramp-up, cosine ramp-down."""
+  t = step / settings.steps
+  down = jnp.minimum(1.0, (1.0 - t) / settings.lr_rampdown)
+  down = 0.5 - 0.5 * jnp.cos(down * jnp.pi)
+  up = jnp.minimum(1.0, t / settings.lr_rampup)
+  return settings.lr * down * up
+
+
+def make_optimizer(generate, net, layers: tuple[str, ...],
+                   settings: Settings):
+  """optimize(gen_weights, net_weights, images, labels, z0, known, key) ->
+  (z [B, d], per-image final loss [B]); pure, for jax.jit.
+
+  `generate(gen_weights, z, labels)` is the generator; `known` is [B, R, R,
+  1] (1 = known pixel), all ones for plain inversion.
+  """
+  adam = optax.scale_by_adam()
+
+  def losses(gen_weights, net_weights, z, images, labels, known):
+    x = generate(gen_weights, z, labels)
+    share = jnp.mean(known, axis=(1, 2, 3))
+    pixel = jnp.mean(known * (x - images) ** 2, axis=(1, 2, 3)) / share
+    # Both images see the same mask, so hidden pixels cannot differ.
+    percept = perceptual.distance(net, net_weights, x * known,
+                                  images * known, layers)
+    prior = (jnp.mean(z ** 2, axis=-1) - 1.0) ** 2
+    return (settings.pixel_weight * pixel + settings.perceptual_weight *
+            percept + settings.prior_weight * prior)
+
+  def optimize(gen_weights, net_weights, images, labels, z0, known, key):
+    def step(carry, index):
+      z, state = carry
+      strength = settings.noise * jnp.maximum(
+          0.0, 1.0 - index / (settings.noise_ramp * settings.steps)) ** 2
+      noise = strength * jax.random.normal(jax.random.fold_in(key, index),
+                                           z.shape)
+      grads = jax.grad(lambda z: jnp.sum(losses(
+          gen_weights, net_weights, z + noise, images, labels, known)))(z)
+      updates, state = adam.update(grads, state)
+      z = z - learning_rate(settings, index) * updates
+      return (z, state), None
+
+    (z, _), _ = jax.lax.scan(step, (z0, adam.init(z0)),
+                             jnp.arange(settings.steps))
+    return z, losses(gen_weights, net_weights, z, images, labels, known)
+
+  return optimize
+
+
+def ones_mask(images) -> jax.Array:
+  return jnp.ones((*images.shape[:3], 1), images.dtype)
+
+
+def prior_mean(count: int, latent_dim: int) -> np.ndarray:
+  """The optimisation's start without an encoder: z = 0."""
+  return np.zeros((count, latent_dim), np.float32)
