@@ -99,7 +99,8 @@ flags.DEFINE_string("mask", None, "inpaint: the region to fill: "
                     "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill).")
 flags.DEFINE_float("distance_weight", 1.0, "counterfactual: weight of the "
                    "latent's distance to the original.")
-flags.DEFINE_integer("rows", 8, "edit: images (grid rows) to edit.")
+flags.DEFINE_integer("rows", 8, "edit: how many of the latents to edit "
+                     "(the grid shows the first 16; the metrics cover all).")
 flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
                     "cluster's).")
 flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")

@@ -9,6 +9,7 @@ without one), `originals` and `reconstructions` (float32 in [-1, 1]),
 
 import json
 import os
+import zipfile
 
 import ml_collections
 import numpy as np
@@ -99,6 +100,9 @@ def load_latents(path: str) -> dict:
   if not os.path.isfile(path):
     raise UserError(f"--latents {path}: no such file; `cnnjax invert ... "
                     "--out DIR` writes DIR/latents.npz.")
+  if not zipfile.is_zipfile(path):
+    raise UserError(f"--latents {path} is not an .npz file; `cnnjax invert "
+                    "... --out DIR` writes DIR/latents.npz.")
   try:
     with np.load(path, allow_pickle=False) as stored:
       found = {key: stored[key] for key in stored.files}

@@ -25,6 +25,7 @@ OPS = ("interpolate", "direction", "arithmetic", "sefa", "pca",
 DEFAULT_STRENGTHS = {"direction": "0,1,2,3,4", "arithmetic": "0.5,1,1.5",
                      "sefa": "-6,-3,0,3,6", "pca": "-6,-3,0,3,6"}
 NEEDS_TARGET = ("direction", "arithmetic", "counterfactual")
+GRID_ROWS = 16  # the grid shows the first images; the metrics cover all
 
 
 def _strengths(text: str | None, op: str) -> np.ndarray:
@@ -60,6 +61,8 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
                     "center:S, or a PNG whose white pixels are filled).")
   if interpolation not in ("slerp", "lerp"):
     raise UserError(f"--interpolation {interpolation!r}: slerp or lerp.")
+  if component < 0:
+    raise UserError(f"--component {component} must be >= 0.")
   if rows < 1 or frames < 2 or steps < 1:
     raise UserError("--rows and --steps must be >= 1, --frames >= 2.")
   editor = session.Editor(workdir, step=step)
@@ -95,12 +98,17 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
     row["feature_distance"] = float(np.mean(reconstruction.feature_distance(
         features[:count], features[count:])))
     if target is not None:
-      predicted = session.predicted_classes(editor.classify(final))
-      row["success_rate"] = float(np.mean(predicted == target))
-      row["target"] = target
-  grid = np.concatenate([originals[:, None], recon[:, None], columns], 1)
+      success = session.predicted_classes(editor.classify(final)) == target
+      before = session.predicted_classes(editor.classify(recon)) == target
+      row.update({"target": target, "success_rate": float(np.mean(success)),
+                  "already_in_target": float(np.mean(before))})
+      if (~before).any():  # the images the edit had to move
+        row["success_rate_moved"] = float(np.mean(success[~before]))
+  shown = min(count, GRID_ROWS)
+  grid = np.concatenate([originals[:shown, None], recon[:shown, None],
+                         columns[:shown]], 1)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  images_lib.save_grid(grid.reshape(-1, *grid.shape[2:]), out, rows=count,
+  images_lib.save_grid(grid.reshape(-1, *grid.shape[2:]), out, rows=shown,
                        scale=2)
   with files.atomic_write(edited_path, "wb") as f:
     np.savez(f, z=np.asarray(edited, np.float32), labels=labels,
@@ -172,6 +180,10 @@ def _run(op, editor, z, labels, originals, row, *, target, component,
     return images, moved, images[:, -1]
   if op in ("sefa", "pca"):
     count = component + 1
+    if count > z.shape[1]:
+      raise UserError(f"--component {component}: the latent has "
+                      f"{z.shape[1]} dimensions, so directions 0.."
+                      f"{z.shape[1] - 1}.")
     directions, weights = (edits.sefa(editor, count) if op == "sefa" else
                            edits.pca(editor, count))
     row.update({"component": component,

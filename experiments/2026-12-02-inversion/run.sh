@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Inversion and edits of Fashion-MNIST test images with the quickstart DCGAN
+# (issue 14). Run from the repository root after `bash launch/setup.sh`.
+# Outputs go to runs/inversion (ignored); the tables and grids of the
+# write-up are copied from there into this folder.
+set -euo pipefail
+GAN=runs/quickstart
+ENC=runs/quickstart-encoder
+OUT=runs/inversion
+IMAGES=dataset:fashion_mnist:test:1000
+cnnjax() { .venv/bin/cnnjax "$@"; }
+
+# 1. The GAN (the README's quickstart) and its encoder.
+[ -d $GAN/checkpoints ] || cnnjax train --config configs/dcgan.py:fashion_mnist \
+    --workdir $GAN --config.train.num_steps=1500
+[ -d $ENC/checkpoints ] || cnnjax train --config configs/encoder.py:gan=$GAN \
+    --workdir $ENC --config.train.num_steps=2000
+cnnjax eval --workdir $ENC | tee $OUT-encoder-eval.json
+
+# 2. The three inversion methods on the first 1,000 test images.
+mkdir -p $OUT
+for method in encoder hybrid optimize; do
+  cnnjax invert --workdir $GAN --encoder $ENC --images $IMAGES \
+      --out $OUT/$method --method $method --overwrite | tee $OUT/$method.json
+done
+
+# 3. Edits of the hybrid inversions (grids show the first 16 images).
+LATENTS=$OUT/hybrid/latents.npz
+edit() { cnnjax edit --workdir $GAN --latents $LATENTS --overwrite "$@"; }
+edit --op interpolate --rows 16 --out $OUT/interpolate.png | tee $OUT/interpolate.json
+edit --op direction --target 5 --rows 1000 --out $OUT/direction.png | tee $OUT/direction.json
+edit --op arithmetic --target 5 --rows 1000 --out $OUT/arithmetic.png | tee $OUT/arithmetic.json
+edit --op sefa --component 0 --rows 16 --out $OUT/sefa0.png | tee $OUT/sefa0.json
+edit --op sefa --component 1 --rows 16 --out $OUT/sefa1.png | tee $OUT/sefa1.json
+edit --op pca --component 0 --rows 16 --out $OUT/pca0.png | tee $OUT/pca0.json
+edit --op counterfactual --target 5 --rows 1000 --steps 100 --out $OUT/counterfactual.png | tee $OUT/counterfactual.json
+edit --op inpaint --mask center:12 --rows 200 --out $OUT/inpaint.png | tee $OUT/inpaint.json
