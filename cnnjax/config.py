@@ -234,6 +234,19 @@ def validate_shared(config: ml_collections.ConfigDict,
         "or 'best'.")
 
 
+def adam_config(lr: float, b1: float = 0.9,
+                b2: float = 0.999) -> ml_collections.ConfigDict:
+  """An `optim` section of one Adam optimizer (the classifier's, the
+  encoder's)."""
+  return ml_collections.ConfigDict({"lr": lr, "b1": b1, "b2": b2})
+
+
+def check_adam(optim: ml_collections.ConfigDict) -> None:
+  check(optim.lr > 0, "optim.lr must be positive.")
+  for field in ("b1", "b2"):
+    check(0 <= optim[field] < 1, f"optim.{field} must be in [0, 1).")
+
+
 def warm_start_subtrees(config) -> list[tuple[str, str]]:
   """init_from.subtree as (source path, target path) pairs."""
   pairs = []

@@ -21,10 +21,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.num_classes = 10
   config.eval = ml_collections.ConfigDict()
   config.eval.split = "test"
-  config.optim = ml_collections.ConfigDict()
-  config.optim.lr = 1e-3
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
+  config.optim = config_lib.adam_config(lr=1e-3)
   config.train.batch_size = 128
   config.train.log_every_steps = 100
   config.train.eval_every_steps = 1000
@@ -43,8 +40,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   models.check("classifier", config.model.classifier,
                resolution=config.data.resolution,
                num_classes=config.model.num_classes)
-  check(config.optim.lr > 0, "optim.lr must be positive.")
-  for field in ("b1", "b2"):
-    check(0 <= config.optim[field] < 1, f"optim.{field} must be in [0, 1).")
+  config_lib.check_adam(config.optim)
   check(config.train.eval_every_steps > 0,
         "train.eval_every_steps must be positive.")

@@ -49,10 +49,7 @@ def default_config() -> ml_collections.ConfigDict:
   # codes stay where the generator was trained and edits behave.
   config.loss.prior_weight = 0.1
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.lr = 1e-3
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
+  config.optim = config_lib.adam_config(lr=1e-3)
 
   config.eval = ml_collections.ConfigDict()
   config.eval.split = "test"  # held-out images: the first num_images
@@ -60,7 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.eval.num_real = 10000  # reference statistics for FID
   config.eval.extractor = "classifier"
   config.eval.batch_size = 250
-  config.eval.every_steps = 0  # 0 = only at the end and by `cnnjax eval`
+  config.eval.every_steps = 0  # 0 = off; `cnnjax eval` measures a checkpoint
 
   config.train.batch_size = 64
   config.train.num_steps = 3000
@@ -93,9 +90,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for name in ("latent_weight", "generated_pixel_weight", "pixel_weight",
                "perceptual_weight", "prior_weight"):
     check(config.loss[name] >= 0, f"loss.{name} must be >= 0.")
-  check(config.optim.lr > 0, "optim.lr must be positive.")
-  for field in ("b1", "b2"):
-    check(0 <= config.optim[field] < 1, f"optim.{field} must be in [0, 1).")
+  config_lib.check_adam(config.optim)
   check(config.eval.num_images >= 4, "eval.num_images must be >= 4.")
   check(config.eval.every_steps >= 0, "eval.every_steps must be >= 0.")
   check(config.train.sample_every_steps > 0,
