@@ -34,4 +34,26 @@ edit --op sefa --component 0 --rows 16 --out $OUT/sefa0.png | tee $OUT/sefa0.jso
 edit --op sefa --component 1 --rows 16 --out $OUT/sefa1.png | tee $OUT/sefa1.json
 edit --op pca --component 0 --rows 16 --out $OUT/pca0.png | tee $OUT/pca0.json
 edit --op counterfactual --target 5 --rows 1000 --steps 100 --out $OUT/counterfactual.png | tee $OUT/counterfactual.json
+# The same counterfactual with more steps and a weaker distance penalty
+# (on the first 200 images).
+edit --op counterfactual --target 5 --rows 200 --steps 200 --distance_weight 0.1 \
+    --out $OUT/counterfactual-200steps.png | tee $OUT/counterfactual-200steps.json
 edit --op inpaint --mask center:12 --rows 200 --out $OUT/inpaint.png | tee $OUT/inpaint.json
+
+# 4. The conditional ResNet (cBN + projection discriminator), its encoder,
+#    inversion with the test labels, label switching and counterfactuals.
+CGAN=runs/cgan
+CENC=runs/cgan-encoder
+[ -d $CGAN/checkpoints ] || cnnjax train --config configs/cgan.py:fashion_mnist,width=32 \
+    --workdir $CGAN --config.train.num_steps=1200
+[ -d $CENC/checkpoints ] || cnnjax train --config configs/encoder.py:gan=$CGAN \
+    --workdir $CENC --config.train.num_steps=800
+cnnjax eval --workdir $CGAN | tee $OUT/cgan-eval.json
+for method in encoder hybrid; do
+  cnnjax invert --workdir $CGAN --encoder $CENC --images $IMAGES \
+      --out $OUT/cgan-$method --method $method --overwrite | tee $OUT/cgan-$method.json
+done
+cedit() { cnnjax edit --workdir $CGAN --latents $OUT/cgan-hybrid/latents.npz --overwrite "$@"; }
+cedit --op direction --rows 16 --out $OUT/cgan-switch.png | tee $OUT/cgan-switch.json
+cedit --op direction --target 5 --rows 1000 --out $OUT/cgan-switch5.png | tee $OUT/cgan-switch5.json
+cedit --op counterfactual --target 5 --rows 1000 --steps 100 --out $OUT/cgan-counterfactual.png | tee $OUT/cgan-counterfactual.json

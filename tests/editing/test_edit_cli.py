@@ -30,15 +30,13 @@ ROWS = 2  # images each edit runs on
 
 
 @pytest.fixture(scope="module")
-def inverted(tmp_path_factory):
-  """A tiny GAN run (checkpoints 10 and 20), an encoder run for its step-20
+def inverted(tmp_path_factory, gan_run):
+  """The tiny GAN run (checkpoints 10 and 20), an encoder run for its step-20
   generator, and the first 8 digits test images inverted (hybrid, 3 steps)
   through the CLI. The runs train on one device: fewer programs to compile,
   and the CLI reads their checkpoints onto all 8 all the same."""
   root = tmp_path_factory.mktemp("edit_cli")
-  gan, encoder = str(root / "gan"), str(root / "encoder")
-  loop.train_and_evaluate(load_config("dcgan", "tiny"), gan,
-                          devices=jax.devices()[:1])
+  gan, encoder = gan_run, str(root / "encoder")
   config = load_config("encoder", f"gan={gan},tiny")
   config.train.num_steps = 2
   loop.train_and_evaluate(config, encoder, devices=jax.devices()[:1])

@@ -15,14 +15,6 @@ from cnnjax.train import loop
 from tests.conftest import digests, load_config
 
 
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory):
-  """A tiny DCGAN run on digits (20 steps)."""
-  workdir = str(tmp_path_factory.mktemp("gan"))
-  loop.train_and_evaluate(load_config("dcgan", "tiny"), workdir)
-  return workdir
-
-
 def encoder_config(gan_workdir, steps=2, arg=""):
   config = load_config("encoder", f"gan={gan_workdir},tiny{arg}")
   config.train.num_steps = steps
