@@ -56,4 +56,4 @@ done
 cedit() { cnnjax edit --workdir $CGAN --latents $OUT/cgan-hybrid/latents.npz --overwrite "$@"; }
 cedit --op direction --rows 16 --out $OUT/cgan-switch.png | tee $OUT/cgan-switch.json
 cedit --op direction --target 5 --rows 1000 --out $OUT/cgan-switch5.png | tee $OUT/cgan-switch5.json
-cedit --op counterfactual --target 5 --rows 1000 --steps 100 --out $OUT/cgan-counterfactual.png | tee $OUT/cgan-counterfactual.json
+cedit --op counterfactual --target 5 --rows 200 --steps 100 --out $OUT/cgan-counterfactual.png | tee $OUT/cgan-counterfactual.json
