@@ -24,7 +24,8 @@ OPS = ("interpolate", "direction", "arithmetic", "sefa", "pca",
        "counterfactual", "inpaint")
 DEFAULT_STRENGTHS = {"direction": "0,1,2,3,4", "arithmetic": "0.5,1,1.5",
                      "sefa": "-6,-3,0,3,6", "pca": "-6,-3,0,3,6"}
-NEEDS_TARGET = ("direction", "arithmetic", "counterfactual")
+# Ops that need --target (so does `direction`, unless G is conditional).
+NEEDS_TARGET = ("arithmetic", "counterfactual")
 GRID_ROWS = 16  # the grid shows the first images; the metrics cover all
 
 
@@ -53,8 +54,7 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
   edited_path = out[:-4] + ".npz"
   inputs.check_out_path(edited_path, overwrite, ".npz")
   stored = commands.load_latents(latents)
-  if op in NEEDS_TARGET and target is None and not (
-      op == "direction"):
+  if op in NEEDS_TARGET and target is None:
     raise UserError(f"--op {op} needs --target CLASS.")
   if op == "inpaint" and not mask:
     raise UserError("--op inpaint needs --mask (rect:X0,Y0,X1,Y1, "

@@ -52,8 +52,7 @@ def read_encoder(workdir: str, gen: generator_lib.TrainedGenerator,
   abstract = sharding.abstract_of(lambda: variables.split(build())[1], mesh)
   step, network = workdir_lib.restore_subtree(workdir, "encoder", abstract)
   _, its_generator = workdir_lib.restore_subtree(
-      workdir, "generator", jax.tree.map(lambda x: x, _abstract(gen.weights)),
-      step)
+      workdir, "generator", _abstract(gen.weights), step)
   if tree_sha256(its_generator.params) != tree_sha256(gen.weights.params):
     raise UserError(
         f"The encoder in {workdir} was trained for another generator than "
