@@ -35,6 +35,10 @@ RESUMABLE_CHANGES = (
     "wandb.",
 )
 
+# Fields added after workdirs were first written, with the value that
+# computes what those workdirs did: a workdir without the field had it.
+ADDED_FIELDS = {"data.crop": "center"}
+
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
 
@@ -45,12 +49,15 @@ def shared_config(task: str) -> ml_collections.ConfigDict:
   config.task = task  # a name in cnnjax.tasks
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "fashion_mnist"
+  config.data.name = "fashion_mnist"  # or digits, tfds:<name>, folder:<path>
   config.data.split = "train"
   config.data.data_dir = ""  # "" = $CNNJAX_DATA_DIR, $TFDS_DATA_DIR, ~/tensorflow_datasets
   config.data.resolution = 32
   config.data.channels = 1
   config.data.resize_method = "auto"
+  # Where the largest square of a non-square image is cut, in training:
+  # "center", or "random" (a new place each epoch). Evaluations use the center.
+  config.data.crop = "center"
   config.data.num_threads = 2
   config.data.prefetch = 4
 
@@ -206,6 +213,8 @@ def validate_shared(config: ml_collections.ConfigDict,
   check(config.data.resize_method in ("auto", "pad", "bilinear", "nearest"),
         f"data.resize_method={config.data.resize_method!r} must be auto, pad, "
         "bilinear or nearest.")
+  check(config.data.crop in ("center", "random"),
+        f"data.crop={config.data.crop!r} must be center or random.")
   batch = config.train.batch_size
   check(batch > 0 and batch % num_devices == 0,
         f"train.batch_size={batch} must be a positive multiple of the "
@@ -332,7 +341,8 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if any(key == f or (f.endswith(".") and key.startswith(f))
            for f in RESUMABLE_CHANGES):
       continue
-    if old_flat.get(key, "<absent>") != new_flat.get(key, "<absent>"):
-      lines.append(f"  {key}: {old_flat.get(key, '<absent>')!r} in the workdir, "
+    was = old_flat.get(key, ADDED_FIELDS.get(key, "<absent>"))
+    if was != new_flat.get(key, "<absent>"):
+      lines.append(f"  {key}: {was!r} in the workdir, "
                    f"{new_flat.get(key, '<absent>')!r} now")
   return lines

@@ -82,6 +82,16 @@ def test_differences_ignore_resumable_fields():
   assert "optim.g_lr" in diff[0] and "train.seed" in diff[1]
 
 
+def test_fields_added_later_read_as_what_older_workdirs_did():
+  old = config_lib.to_dict(load_config("dcgan", "tiny"))
+  del old["data"]["crop"]  # a workdir written before data.crop existed
+  new_config = load_config("dcgan", "tiny")
+  assert config_lib.differences(old, config_lib.to_dict(new_config)) == []
+  new_config.data.crop = "random"
+  assert config_lib.differences(old, config_lib.to_dict(new_config)) == [
+      "  data.crop: 'center' in the workdir, 'random' now"]
+
+
 @pytest.mark.parametrize("name", ["dcgan", "mlp_gan", "sngan", "classifier"])
 def test_json_round_trip(name):
   """A config read back from config.json is the config, also for families

@@ -12,12 +12,13 @@ made and sharded over processes.
 from cnnjax.data.bench import measure_pipeline
 from cnnjax.data.pipeline import make_train_dataset
 from cnnjax.data.registry import known_names, load_source, register
-from cnnjax.data.sources import ArraySource, ImageSource
+from cnnjax.data.sources import ArraySource, ImageSource, check_labels
 from cnnjax.data.tfds_catalog import default_data_dir
 
 __all__ = [
     "ArraySource",
     "ImageSource",
+    "check_labels",
     "default_data_dir",
     "known_names",
     "load_source",

@@ -7,6 +7,12 @@ The pipeline works on record *indices* until the last step:
   -> keep every process_count-th local batch, from process_index
   -> read those records and preprocess the whole batch at once
 
+With `data.crop = "random"` each element also carries its epoch, and the
+crop of a record is placed by a hash of (run seed, epoch, record index):
+the same in a resumed run and on any number of processes, and different in
+each epoch. Evaluations read through `BatchReader` alone and always crop
+the center.
+
 Global batch b is local batches b*P .. b*P+P-1, so process p gets rows
 [p*B_local, (p+1)*B_local) of what a single process would see, and reads only
 its own records. Every step is a pure function of the element index, so the
@@ -15,6 +21,7 @@ iterator continues bitwise identically.
 """
 
 import dataclasses
+import functools
 from typing import Any
 
 import grain
@@ -24,6 +31,8 @@ from cnnjax.data import transforms
 from cnnjax.data.registry import load_source
 from cnnjax.data.sources import ImageSource
 from cnnjax.errors import ConfigError, DataError
+
+CROPS = ("center", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +44,44 @@ class BatchReader:
   channels: int
   resize_method: str
 
-  def __call__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+  def __call__(self, indices: np.ndarray,
+               crop_positions: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+    """`crop_positions`: see `transforms.to_resolution` (None: centered)."""
     images, labels = read_records(self.source, indices)
     images = transforms.to_resolution(images, self.resolution,
-                                      self.resize_method)
+                                      self.resize_method, crop_positions)
     return {"image": transforms.to_float(images, self.channels),
             "label": labels}
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomCropReader:
+  """A BatchReader for batches of (record indices, epochs) whose crops are
+  placed by `crop_positions`."""
+
+  reader: BatchReader
+  seed: int
+
+  def __call__(self, batch: tuple[np.ndarray, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    indices, epochs = batch
+    return self.reader(indices, crop_positions(self.seed, epochs, indices))
+
+
+def crop_positions(seed: int, epochs: np.ndarray,
+                   indices: np.ndarray) -> np.ndarray:
+  """float64 [B] in [0, 1): where each record's square crop sits, a pure
+  function of (seed, epoch, record index)."""
+  return np.asarray([
+      np.random.SeedSequence([seed, int(epoch), int(index)]).generate_state(
+          1, dtype=np.uint64)[0] / 2.0**64
+      for epoch, index in zip(epochs, indices)], dtype=np.float64)
+
+
+def _with_epoch(num_records: int, position: int, record: int):
+  """(record, epoch) of the element at `position` in the repeated stream."""
+  return record, position // num_records
 
 
 def read_records(source, indices: np.ndarray):
@@ -63,7 +104,16 @@ def shuffle_seed(seed: int) -> int:
   would see the same orders shifted by one epoch; hashing the seed first
   makes different runs' orders unrelated.
   """
-  sequence = np.random.SeedSequence([int(seed) & (2**64 - 1), 0x6461_7461])
+  return _derived_seed(seed, 0x6461_7461)
+
+
+def crop_seed(seed: int) -> int:
+  """The seed of random crops, unrelated to the shuffle seed."""
+  return _derived_seed(seed, 0x6372_6f70)
+
+
+def _derived_seed(seed: int, purpose: int) -> int:
+  sequence = np.random.SeedSequence([int(seed) & (2**64 - 1), purpose])
   return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
@@ -103,6 +153,9 @@ def _check_image_config(data_config, image_source: ImageSource) -> None:
                               data_config.resolution)
   else:
     transforms.resolve_method(data_config.resize_method, 1, 1)
+  if data_config.get("crop", "center") not in CROPS:
+    raise ConfigError(f"data.crop '{data_config.crop}' is unknown; choose one "
+                      f"of {CROPS}.")
   if len(image_source) == 0:
     raise DataError(f"{image_source.name}: the split is empty "
                     f"({image_source.description}).")
@@ -117,7 +170,8 @@ def make_train_dataset(data_config, *, global_batch_size: int, seed: int,
 
   Args:
     data_config: ConfigDict with name, split, data_dir, resolution, channels,
-      resize_method, num_threads and prefetch (see configs/).
+      resize_method, crop (absent: "center"), num_threads and prefetch
+      (see cnnjax/config.py).
     global_batch_size: images per step over all processes.
     seed: run seed; the same seed gives the same stream.
     process_index, process_count: default to jax.process_index() and
@@ -140,11 +194,16 @@ def make_train_dataset(data_config, *, global_batch_size: int, seed: int,
                        resolution=data_config.resolution,
                        channels=data_config.channels,
                        resize_method=data_config.resize_method)
-  indices = (grain.MapDataset.range(len(image_source))
+  records = (grain.MapDataset.range(len(image_source))
              .shuffle(seed=shuffle_seed(seed))
-             .repeat()
-             .batch(local_batch))
-  own_batches = indices[index::count]
+             .repeat())
+  if data_config.get("crop", "center") == "random":
+    # Before batching and sharding: the index is the position in the
+    # global stream, whatever the number of processes.
+    records = records.map_with_index(
+        functools.partial(_with_epoch, len(image_source)))
+    reader = RandomCropReader(reader, crop_seed(seed))
+  own_batches = records.batch(local_batch)[index::count]
   read_options = grain.ReadOptions(
       num_threads=data_config.num_threads,
       prefetch_buffer_size=max(data_config.prefetch, 1))

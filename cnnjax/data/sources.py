@@ -34,6 +34,9 @@ class ImageSource:
     num_classes: number of label values, 0 for an unlabeled dataset (labels 0).
     name: the dataset name as the config spells it.
     description: where the data came from, in words, for logs and run notes.
+    fingerprint: for data read from files that may change (a folder), a
+      digest of what was found; "" for fixed datasets. Caches of derived
+      numbers (reference statistics) are keyed by it.
   """
 
   source: RandomAccessSource
@@ -41,9 +44,24 @@ class ImageSource:
   num_classes: int
   name: str
   description: str
+  fingerprint: str = ""
 
   def __len__(self) -> int:
     return len(self.source)
+
+
+def check_labels(image_source: ImageSource, num_classes: int) -> None:
+  """Refuses a model with `num_classes` labels (0: none) for data whose
+  labels it cannot take: any labels would be silently wrong."""
+  have = image_source.num_classes
+  if num_classes > 0 and have == 0:
+    raise DataError(
+        f"model.num_classes={num_classes} needs labeled data, but "
+        f"{image_source.name} is unlabeled ({image_source.description}).")
+  if 0 < num_classes < have:
+    raise DataError(
+        f"{image_source.name} has {have} classes but model.num_classes="
+        f"{num_classes}; set --config.model.num_classes={have}.")
 
 
 class ArraySource:

@@ -1,5 +1,10 @@
 """Per-batch image preprocessing: square crop, pad or resize, channels, scale.
 
+Images of any size and aspect ratio lose the ends of their longer side to
+the largest square (centered, or at a given position for random crops),
+which is then padded or resized: for resizing, much as scaling the shorter
+side to the resolution and cropping would.
+
 Everything works on a whole batch at once where it can (numpy slicing and
 arithmetic on [B, H, W, C]); only antialiased bilinear resizing goes image by
 image, through PIL, whose C loop is fast for small images.
@@ -40,9 +45,26 @@ def resolve_method(method: str, side: int, resolution: int) -> str:
 
 def center_crop_square(image: np.ndarray) -> np.ndarray:
   """The largest centered square of an [H, W, C] (or [B, H, W, C]) image."""
+  return crop_square(image, None)
+
+
+def crop_square(image: np.ndarray, position: float | None) -> np.ndarray:
+  """The largest square of an [H, W, C] (or [B, H, W, C]) image, at
+  `position` in [0, 1) along the longer side (0: its start; None: centered).
+
+  Each of the longer side's L - S + 1 offsets is equally likely for a
+  uniform `position`; a square image has only one.
+  """
   height, width = image.shape[-3], image.shape[-2]
   side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
+
+  def start(length: int) -> int:
+    slack = length - side
+    if position is None:
+      return slack // 2
+    return min(int(position * (slack + 1)), slack)
+
+  top, left = start(height), start(width)
   return image[..., top:top + side, left:left + side, :]
 
 
@@ -70,21 +92,30 @@ def resize_bilinear(image: np.ndarray, resolution: int) -> np.ndarray:
   return out.reshape(resolution, resolution, channels)
 
 
-def to_resolution(images, resolution: int, method: str) -> np.ndarray:
+def to_resolution(images, resolution: int, method: str,
+                  crop_positions: np.ndarray | None = None) -> np.ndarray:
   """Crops to square and pads/resizes a batch to uint8 [B, R, R, C].
 
   `images` is a uint8 [B, H, W, C] array, or a list of [H, W, C] arrays of
   varying shapes (then each image gets its own crop and resize decision).
+  `crop_positions` (float [B] in [0, 1), see `crop_square`) places each
+  image's square; None centers them.
   """
-  if isinstance(images, np.ndarray):
+  if isinstance(images, np.ndarray) and crop_positions is None:
     return _square_batch_to_resolution(center_crop_square(images), resolution,
                                        method)
-  channels = {image.shape[-1] for image in images}
+  if crop_positions is None:
+    crop_positions = [None] * len(images)
+  squares = [crop_square(image, position)
+             for image, position in zip(images, crop_positions)]
+  if all(square.shape == squares[0].shape for square in squares):
+    return _square_batch_to_resolution(np.stack(squares), resolution, method)
+  channels = {square.shape[-1] for square in squares}
   if len(channels) != 1:
     raise DataError(f"a batch mixes images with {sorted(channels)} channels.")
   return np.concatenate([
-      _square_batch_to_resolution(center_crop_square(image)[None], resolution,
-                                  method) for image in images])
+      _square_batch_to_resolution(square[None], resolution, method)
+      for square in squares])
 
 
 def _square_batch_to_resolution(images: np.ndarray, resolution: int,

@@ -17,11 +17,12 @@ import numpy as np
 from PIL import Image
 
 from cnnjax.data import transforms
+# open_image: decoded and upright, or one UserError naming the file.
+from cnnjax.data.image_files import is_image_name, open_image
 from cnnjax.data.pipeline import BatchReader
-from cnnjax.data.registry import TFDS_PREFIX, load_source
+from cnnjax.data.registry import FOLDER_PREFIX, TFDS_PREFIX, load_source
 from cnnjax.errors import UserError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 DATASET_PREFIX = "dataset:"
 SPEC_HELP = ("--images takes a PNG/JPEG file, a folder of them, or "
              "dataset:<name>:<split>[:N]")
@@ -75,7 +76,7 @@ def read_images(spec: str, data_config) -> Images:
     return _read_dataset(spec, data_config)
   if os.path.isdir(spec):
     names = sorted(name for name in os.listdir(spec)
-                   if name.lower().endswith(IMAGE_EXTENSIONS)
+                   if is_image_name(name)
                    and os.path.isfile(os.path.join(spec, name)))
     if not names:
       raise UserError(f"the folder {spec} has no .png/.jpg/.jpeg files "
@@ -83,7 +84,7 @@ def read_images(spec: str, data_config) -> Images:
     paths = [os.path.join(spec, name) for name in names]
     source = f"{len(names)} images from the folder {spec}"
   elif os.path.isfile(spec):
-    if not spec.lower().endswith(IMAGE_EXTENSIONS):
+    if not is_image_name(spec):
       raise UserError(f"{spec} is not a .png/.jpg/.jpeg file; {SPEC_HELP}.")
     paths, names, source = [spec], [os.path.basename(spec)], f"the file {spec}"
   else:
@@ -92,22 +93,11 @@ def read_images(spec: str, data_config) -> Images:
   return Images(images=images, labels=None, names=names, source=source)
 
 
-def _open(path: str) -> Image.Image:
-  """The decoded image at `path`, or one UserError naming the file."""
-  try:
-    with Image.open(path) as picture:
-      picture.load()  # decodes now, so a truncated file fails here
-      return picture
-  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-    raise UserError(f"cannot read {path} as an image ({e}); "
-                    f"is it a valid PNG/JPEG file?") from None
-
-
 def _read_file(path: str, data_config) -> np.ndarray:
   """One image file as float32 [1, R, R, C], checked and padded."""
   resolution, channels = data_config["resolution"], data_config["channels"]
   method = data_config["resize_method"]
-  picture = _open(path)
+  picture = open_image(path)
   width, height = picture.size
   _check_size(path, width, height, resolution, method)
   pixels = _pixels(picture, path, channels)
@@ -164,8 +154,10 @@ def _read_dataset(spec: str, data_config) -> Images:
   usage = (f"write dataset:<name>:<split>[:N], e.g. dataset:digits:test:16 "
            f"(got '{spec}')")
   parts = spec[len(DATASET_PREFIX):].split(":")
-  # A TFDS name has a colon of its own: dataset:tfds:cifar10:test:8.
-  head = 2 if spec[len(DATASET_PREFIX):].startswith(TFDS_PREFIX) else 1
+  # TFDS and folder names have a colon of their own:
+  # dataset:tfds:cifar10:test:8, dataset:folder:/data/photos:test:8.
+  head = 2 if spec[len(DATASET_PREFIX):].startswith(
+      (TFDS_PREFIX, FOLDER_PREFIX)) else 1
   name, rest = ":".join(parts[:head]), parts[head:]
   if not name or len(rest) not in (1, 2) or not rest[0]:
     raise UserError(f"--images: {usage}.")
@@ -215,7 +207,7 @@ def read_mask(spec: str, resolution: int) -> np.ndarray:
     known = np.ones((resolution, resolution), bool)
     known[start:start + side, start:start + side] = False
   elif os.path.isfile(spec):
-    picture = _open(spec)
+    picture = open_image(spec)
     if picture.size != (resolution, resolution):
       width, height = picture.size
       raise UserError(f"the mask {spec} is {width}x{height}, but the images "

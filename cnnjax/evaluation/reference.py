@@ -8,15 +8,18 @@ of images, so they are cached, one file per key:
 
 The key holds everything the numbers depend on: dataset, split, how images
 are preprocessed (resolution, channels, resize method), which images (count
-and selection seed), the extractor's kind and weight digest, and a format
-version. The file stores its key and is used only when the stored key is
-equal to the wanted one, so a retrained classifier, another resolution or
-another split never reuses stale statistics. An unreadable or mismatched
+and selection seed), the extractor's kind and weight digest, a format
+version and, for a folder dataset, the fingerprint of its files (names,
+byte sizes, image sizes). The file stores its key and is used only when the
+stored key is equal to the wanted one, so a retrained classifier, another
+resolution, another split or a changed folder never reuses stale
+statistics. An unreadable or mismatched
 file is recomputed and replaced (atomically; it is a cache, not user data).
 
 Which images: the first N of a fixed permutation (seed `selection_seed`) of
 the split, all of it when N >= its size, preprocessed exactly as training
-batches are (same resolution, channels and resize method).
+batches are (same resolution, channels and resize method; always the
+center crop).
 """
 
 import dataclasses
@@ -64,7 +67,8 @@ def cache_key(data_config, extractor, split: str, num_real: int,
 
 def cache_path(key: dict, data_dir: str) -> str:
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode())
-  name = (f"{safe_name(key['dataset'])}-{key['split']}-"
+  # A folder's path can be long; its end names it best, the digest exactly.
+  name = (f"{safe_name(key['dataset'])[-80:]}-{key['split']}-"
           f"{key['extractor_kind']}-{key['resolution']}px-n{key['num_real']}-"
           f"{digest.hexdigest()[:16]}.npz")
   return os.path.join(data_dir, REFERENCE_DIR, name)
@@ -82,6 +86,8 @@ def load_or_compute(data_config, extractor, extract_batches, *,
   source = data.load_source(data_config.name, split, data_dir)
   count = min(num_real, len(source.source))
   key = cache_key(data_config, extractor, split, count, selection_seed)
+  if source.fingerprint:  # files that may change (a folder): what was read
+    key["dataset_sha256"] = source.fingerprint
   path = cache_path(key, data_dir)
   cached = _read(path, key)
   if cached is not None:

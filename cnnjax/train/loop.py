@@ -82,6 +82,7 @@ def _train(config, workdir, allow_config_change, devices, lock) -> dict:
   source = data.load_source(config.data.name, config.data.split,
                             config.data.data_dir or None)
   log.info("Data: %s", source.description)
+  data.check_labels(source, config.get("model", {}).get("num_classes", 0))
   batch_dims = task.batch_dims()
   iterator = iter(data.make_train_dataset(
       config.data, global_batch_size=math.prod(batch_dims),

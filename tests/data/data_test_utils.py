@@ -35,6 +35,6 @@ def make_data_config(**overrides) -> ml_collections.ConfigDict:
   """A data config like the config files define, with `overrides`."""
   config = ml_collections.ConfigDict(dict(
       name="digits", split="train", data_dir="", resolution=32, channels=1,
-      resize_method="auto", num_threads=2, prefetch=4))
+      resize_method="auto", crop="center", num_threads=2, prefetch=4))
   config.update(overrides)
   return config

@@ -58,6 +58,19 @@ def test_center_crop_of_non_square_images():
   np.testing.assert_array_equal(out[1], mixed[1][:, 1:7])
 
 
+def test_crop_positions_cover_every_offset_of_the_longer_side():
+  tall, wide = _batch((10, 6, 1), 1), _batch((6, 9, 1), 2)
+  out = transforms.to_resolution([tall, wide], 6, "auto",
+                                 crop_positions=np.array([0.0, 0.999]))
+  np.testing.assert_array_equal(out[0], tall[0:6])  # first of 5 offsets
+  np.testing.assert_array_equal(out[1], wide[:, 3:9])  # last of 4
+  # Uniform positions hit the 5 offsets equally often.
+  offsets = [transforms.crop_square(np.arange(10)[:, None, None] *
+                                    np.ones((1, 6, 1)), p)[0, 0, 0]
+             for p in (np.arange(50) + 0.5) / 50]
+  assert np.bincount(np.asarray(offsets, int)).tolist() == [10] * 5
+
+
 def test_pad_refuses_larger_sources_and_unknown_methods_fail():
   with pytest.raises(DataError, match="'pad' cannot shrink 64x64"):
     transforms.to_resolution(_batch((1, 64, 64, 1)), 32, "pad")
