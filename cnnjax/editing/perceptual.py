@@ -13,8 +13,11 @@ import jax.numpy as jnp
 
 from cnnjax.nets.base import FeatureNet
 
+# VGG: LPIPS's layers (Zhang et al. 2018), which VGG-19 has too.
+_LPIPS_VGG = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 DEFAULT_LAYERS = {"classifier": ("block1", "block2", "block3", "features"),
-                  "inception_v3": ("Mixed_5d", "Mixed_6e", "pool3")}
+                  "inception_v3": ("Mixed_5d", "Mixed_6e", "pool3"),
+                  "vgg16": _LPIPS_VGG, "vgg19": _LPIPS_VGG}
 
 
 def layers_of(net: FeatureNet, names: str = "") -> tuple[str, ...]:

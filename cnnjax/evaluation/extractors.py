@@ -21,6 +21,7 @@ from typing import Any
 import jax
 
 from cnnjax import nets
+from cnnjax.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Extractor:
 
 def from_net(net: nets.FeatureNet) -> Extractor:
   """The extractor of a feature network: its features and logits layers."""
+  if net.logits_layer is None:
+    raise UserError(
+        f"{net.name} has no class logits (a {net.kind} feature network for "
+        "perceptual and style losses), so it cannot score FID or the "
+        "Inception Score; use classifier or inception_v3.")
   layers = (net.features_layer, net.logits_layer)
 
   def apply(weights, images):

@@ -14,14 +14,17 @@ WEIGHTS_DIR = "cnnjax_weights"  # under the data dir: converted weight files
 class FeatureNet:
   """A network with its weights, ready to be traced under jit."""
   name: str  # the resolved spec, e.g. "classifier:/abs/path/to/workdir"
-  kind: str  # "classifier" or "inception_v3"
+  kind: str  # "classifier", "inception_v3", "vgg19" or "vgg16"
   digest: str  # sha256 of the weights and architecture
   weights: Any  # a pytree of arrays, the first argument of `apply`
   # apply(weights, images, layers) -> {name: activations [B, ...]}
   apply: Callable[[Any, jax.Array, tuple[str, ...]], dict[str, jax.Array]]
   layers: tuple[str, ...]  # its named layers, input to output
   features_layer: str  # the layer FID and friends use
-  logits_layer: str  # its class logits
+  # Its class logits; None for a network without a classifier head (VGG's
+  # convolutional part), which then has num_classes 0 and cannot be an
+  # extractor for FID or the Inception Score.
+  logits_layer: str | None
   num_classes: int
   # The dataset whose labels the logits are; None when they are another
   # label set (Inception's ImageNet), so class accuracy cannot be measured.

@@ -19,21 +19,17 @@ the user can fix (no torch, missing or wrong file).
 """
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
 from cnnjax.errors import UserError
-from cnnjax.utils import files
-from cnnjax.nets import inception
+from cnnjax.nets import inception, state_dicts
 
-
-def _to_numpy(value) -> np.ndarray:
-  if hasattr(value, "detach"):  # a torch.Tensor, without importing torch
-    value = value.detach().cpu().numpy()
-  return np.asarray(value)
+# Shared with the VGG converter (`state_dicts`); kept here by name for the
+# callers that convert Inception weights by hand.
+write_npz = state_dicts.write_npz
 
 
 def convert_state_dict(state_dict: Mapping, source: str = "state dict"
@@ -43,40 +39,19 @@ def convert_state_dict(state_dict: Mapping, source: str = "state dict"
   Keys and layouts are kept; `num_batches_tracked` counters (training-only
   bookkeeping) are dropped. Raises UserError naming the wrong keys/shapes.
   """
-  arrays = {key: _to_numpy(value) for key, value in state_dict.items()
+  arrays = {key: state_dicts.to_numpy(value)
+            for key, value in state_dict.items()
             if not key.endswith(inception.IGNORED_KEY_SUFFIXES)}
   inception.check_state_dict(
       {key: array.shape for key, array in arrays.items()}, source)
   return {key: array.astype(np.float32) for key, array in arrays.items()}
 
 
-def write_npz(arrays: Mapping[str, np.ndarray], out: str) -> None:
-  """Writes the arrays to `out` atomically (a temporary file, then rename)."""
-  with files.atomic_write(out, "wb") as f:  # a file object: no ".npz" added
-    np.savez(f, **arrays)
-
-
 def load_torch_state_dict(torch_file: str) -> Mapping:
-  """torch.load of a .pth state dict, on CPU; torch is imported only here."""
-  try:
-    import torch  # pylint: disable=import-outside-toplevel
-  except ImportError as e:
-    raise UserError(
-        "Converting the Inception weights needs PyTorch, which cnnjax does "
-        "not depend on: `pip install torch` (the CPU build is enough), or "
-        "convert on another machine and copy the .npz.") from e
-  if not os.path.isfile(torch_file):
-    raise UserError(f"No such file: {torch_file}. Download it from "
-                    f"{inception.WEIGHTS_URL}")
-  try:
-    state_dict = torch.load(torch_file, map_location="cpu", weights_only=True)
-  except Exception as e:  # torch raises many types for a bad file
-    raise UserError(f"Cannot read {torch_file} with torch.load "
-                    f"({type(e).__name__}: {e}).") from e
-  if not isinstance(state_dict, Mapping):
-    raise UserError(f"{torch_file} holds a {type(state_dict).__name__}, not "
-                    "a state dict.")
-  return state_dict
+  """torch.load of pytorch-fid's .pth, on CPU; torch is imported only here."""
+  return state_dicts.load_torch_state_dict(
+      torch_file, weights="the Inception weights",
+      where=f"Download it from {inception.WEIGHTS_URL}")
 
 
 def convert(torch_file: str, out: str) -> None:

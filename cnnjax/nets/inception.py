@@ -21,9 +21,7 @@ attribute names mirror the PyTorch ones so each state-dict key names a path.
 """
 
 import functools
-import hashlib
 import os
-import zipfile
 from collections.abc import Callable, Mapping
 
 import jax
@@ -33,6 +31,7 @@ from flax import nnx
 
 from cnnjax.errors import UserError
 from cnnjax.models import layers as layers_lib
+from cnnjax.nets import state_dicts
 from cnnjax.nets.base import WEIGHTS_DIR, FeatureNet
 
 INPUT_SIZE = 299
@@ -42,7 +41,7 @@ BN_EPSILON = 1e-3
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/"
                "fid_weights/pt_inception-2015-12-05-6726825d.pth")
 # Buffers PyTorch may save that inference does not need.
-IGNORED_KEY_SUFFIXES = (".num_batches_tracked",)
+IGNORED_KEY_SUFFIXES = state_dicts.IGNORED_KEY_SUFFIXES
 # Full float32 convolutions: on GPUs JAX's default precision may run float32
 # convolutions as TF32 / bf16 passes, and features for a published metric
 # should not depend on the accelerator.
@@ -426,23 +425,11 @@ def check_state_dict(shapes: Mapping[str, tuple[int, ...]], source: str,
   buffers are accepted and ignored.
   """
   expected = expected_shapes() if expected is None else expected
-  keys = {key for key in shapes if not key.endswith(IGNORED_KEY_SUFFIXES)}
-  missing = sorted(set(expected) - keys)
-  unexpected = sorted(keys - set(expected))
-  wrong = sorted(f"{key}: {tuple(shapes[key])}, expected {expected[key]}"
-                 for key in keys & set(expected)
-                 if tuple(shapes[key]) != tuple(expected[key]))
-  problems = []
-  for label, items in (("missing keys", missing),
-                       ("unexpected keys", unexpected),
-                       ("wrong shapes", wrong)):
-    if items:
-      more = f", ... ({len(items)} in all)" if len(items) > max_listed else ""
-      problems.append(f"{label}: {', '.join(items[:max_listed])}{more}")
-  if problems:
+  found = state_dicts.problems(shapes, expected, max_listed)
+  if found:
     raise UserError(
         f"{source} is not pytorch-fid's Inception weights "
-        f"(pt_inception-2015-12-05): " + "; ".join(problems) + ". Convert "
+        f"(pt_inception-2015-12-05): " + "; ".join(found) + ". Convert "
         f"{WEIGHTS_URL.rsplit('/', 1)[1]} with "
         "`python -m cnnjax.nets.convert_inception`.")
 
@@ -456,19 +443,9 @@ def _missing_file_message(path: str) -> str:
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
-  if not os.path.isfile(path):
-    raise UserError(_missing_file_message(path))
-  try:
-    data = np.load(path, allow_pickle=False)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-      raise ValueError("a single .npy array, not an .npz archive of weights")
-    with data:
-      return {key: data[key] for key in data.files}
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-    raise UserError(f"Cannot read Inception weights {path} as an .npz file "
-                    f"({type(e).__name__}: {e}); convert the PyTorch weights "
-                    "again with `python -m cnnjax.nets.convert_inception`."
-                    ) from e
+  return state_dicts.read_npz(path, missing_message=_missing_file_message(path),
+                              weights="Inception weights",
+                              converter="cnnjax.nets.convert_inception")
 
 
 def load_inception_weights(path: str) -> InceptionV3FID:
@@ -481,12 +458,8 @@ def load_inception_weights(path: str) -> InceptionV3FID:
                    expected={name: shape for name, (_, shape, _)
                              in params.items()})
   for name, (variable, _, to_flax) in params.items():
-    array = arrays[name]
-    if not (np.issubdtype(array.dtype, np.floating) and
-            np.all(np.isfinite(array))):
-      raise UserError(f"{path}: {name} must be finite floats, got "
-                      f"{array.dtype} with non-finite or non-float values.")
-    variable.set_value(jnp.asarray(to_flax(array.astype(np.float32))))
+    array = state_dicts.finite_float32(arrays[name], path, name)
+    variable.set_value(jnp.asarray(to_flax(array)))
   return model
 
 
@@ -523,12 +496,8 @@ def load_net(name: str, path: str, dataset: str) -> FeatureNet:
       images = jnp.repeat(images, 3, axis=-1)
     return nnx.merge(graphdef, weights).activations(images, layers)
 
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      digest.update(chunk)
   return FeatureNet(
-      name=name, kind="inception_v3", digest=digest.hexdigest(),
+      name=name, kind="inception_v3", digest=state_dicts.file_sha256(path),
       weights=weights, apply=apply, layers=LAYERS, features_layer="pool3",
       logits_layer="logits", num_classes=NUM_CLASSES, label_dataset=None,
       input_description="(x + 1) / 2, gray -> RGB, bilinear resize to 299 "
