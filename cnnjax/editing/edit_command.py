@@ -10,7 +10,6 @@ import logging
 import os
 import time
 
-import jax
 import numpy as np
 
 from cnnjax.editing import commands, edits, inputs, latent_ops, session
@@ -45,7 +44,8 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
          target: int | None = None, component: int = 0,
          strengths: str | None = None, frames: int = 8,
          interpolation: str = "slerp", mask: str | None = None,
-         steps: int = 200, distance_weight: float = 1.0, rows: int = 8,
+         steps: int = 200, distance_weight: float = 1.0,
+         bridge_points: int = 16, rows: int = 8,
          overwrite: bool = False, step=None) -> dict:
   """See the module docstring; returns the metric row."""
   if op not in OPS:
@@ -91,10 +91,11 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
                                 target=target, component=component,
                                 strengths=strengths, frames=frames,
                                 interpolation=interpolation, known=known,
-                                steps=steps, distance_weight=distance_weight)
+                                steps=steps, distance_weight=distance_weight,
+                                bridge_points=bridge_points)
   row["seconds"] = round(time.perf_counter() - start, 3)
   if final is not None:  # an edit's end result: did it work, how far
-    features = _features(editor, np.concatenate([originals, final]))
+    features = editor.features(np.concatenate([originals, final]))
     row["feature_distance"] = float(np.mean(reconstruction.feature_distance(
         features[:count], features[count:])))
     if target is not None:
@@ -119,13 +120,6 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
   return row
 
 
-def _features(editor, images) -> np.ndarray:
-  net = editor.net
-  fn = jax.jit(lambda w, x: net.apply(w, x, (net.features_layer,))[
-      net.features_layer])
-  return editor.batched(lambda x: fn(editor.net_weights, x), images)
-
-
 def _along(editor, z, labels, direction, values):
   """Images [N, S, ...] of z + s * direction, and the latents [N, S, d]."""
   moved = np.asarray(latent_ops.apply_direction(z, direction, values))
@@ -135,7 +129,8 @@ def _along(editor, z, labels, direction, values):
 
 
 def _run(op, editor, z, labels, originals, row, *, target, component,
-         strengths, frames, interpolation, known, steps, distance_weight):
+         strengths, frames, interpolation, known, steps, distance_weight,
+         bridge_points):
   """(edit columns [N, K, R, R, C], edited latents, final edit images or
   None) of one operation; adds what it learned to `row`."""
   n = len(z)
@@ -193,10 +188,12 @@ def _run(op, editor, z, labels, originals, row, *, target, component,
                            _strengths(strengths, op))
     return images, moved, None
   if op == "counterfactual":
-    moved, taken = edits.counterfactual(editor, z, labels, target, steps,
-                                        distance_weight=distance_weight)
+    moved, taken, bridged = edits.counterfactual(
+        editor, z, labels, target, steps, distance_weight=distance_weight,
+        bridge_points=bridge_points)
     images = editor.generate(moved, labels)
     row.update({"mean_steps": float(np.mean(taken)),
+                "bridged": float(np.mean(bridged)),
                 "latent_distance": float(np.mean(np.linalg.norm(
                     moved - z, axis=-1)))})
     return images[:, None], moved[:, None], images

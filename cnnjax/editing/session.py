@@ -134,6 +134,14 @@ class Editor:
     """The classifier's logits [N, K] of images in [-1, 1]."""
     return self.batched(lambda x: self._logits(self.net_weights, x), images)
 
+  def features(self, images) -> np.ndarray:
+    """The classifier's features (its FID layer) of images in [-1, 1]."""
+    net = self.net
+    fn = self._compiled.setdefault("features", jax.jit(
+        lambda w, x: net.apply(w, x, (net.features_layer,))[
+            net.features_layer]))
+    return self.batched(lambda x: fn(self.net_weights, x), images)
+
   def encode(self, images) -> np.ndarray:
     if self.encoder is None:
       raise UserError("This needs an encoder: pass --encoder ENCODER_RUN (a "

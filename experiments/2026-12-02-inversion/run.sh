@@ -57,3 +57,24 @@ cedit() { cnnjax edit --workdir $CGAN --latents $OUT/cgan-hybrid/latents.npz --o
 cedit --op direction --rows 16 --out $OUT/cgan-switch.png | tee $OUT/cgan-switch.json
 cedit --op direction --target 5 --rows 1000 --out $OUT/cgan-switch5.png | tee $OUT/cgan-switch5.json
 cedit --op counterfactual --target 5 --rows 200 --steps 100 --out $OUT/cgan-counterfactual.png | tee $OUT/cgan-counterfactual.json
+
+# 5. (2026-12-03) The counterfactual with the bridge to the nearest
+#    generated image of the target class (`--bridge_points`, default 16),
+#    against the same edit without it, on the first 200 test images
+#    inverted with an encoder of 1,000 steps (the same run as above, cut
+#    at step 1,000: constant learning rate, so it is that run's state).
+ENC1K=runs/quickstart-encoder-1000
+[ -d $ENC1K/checkpoints ] || cnnjax train --config configs/encoder.py:gan=$GAN \
+    --workdir $ENC1K --config.train.num_steps=1000
+cnnjax invert --workdir $GAN --encoder $ENC1K --images dataset:fashion_mnist:test:200 \
+    --out $OUT/cf-hybrid --method hybrid --overwrite | tee $OUT/cf-hybrid.json
+cfedit() { cnnjax edit --workdir $GAN --latents $OUT/cf-hybrid/latents.npz \
+    --op counterfactual --rows 200 --steps 200 --distance_weight 0.1 --overwrite "$@"; }
+cfedit --target 5 --out $OUT/cf-bridge-5.png | tee $OUT/cf-bridge-5.json
+cfedit --target 5 --bridge_points 0 --out $OUT/cf-nobridge-5.png | tee $OUT/cf-nobridge-5.json
+for t in 0 1 2 3 4 6 7 8 9; do
+  cfedit --target $t --out $OUT/cf-bridge-$t.png | tee $OUT/cf-bridge-$t.json
+done
+# The settings compared in-process on 96 generated images (prior: latents):
+# .venv/bin/python experiments/2026-12-02-inversion/counterfactual_sweep.py \
+#     $GAN prior: $OUT/cf-prior.jsonl --images 96 --targets 5 --variants NAME,...

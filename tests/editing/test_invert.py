@@ -127,8 +127,9 @@ def test_counterfactual_stops_just_past_the_decision_boundary():
   lr = 0.02
   run = jax.jit(edits.make_counterfactual(generate, net, steps=400, lr=lr,
                                           distance_weight=0.1))
-  z, taken = run(basis, net.weights, jnp.asarray(z0), jnp.zeros(32, jnp.int32),
-                 jnp.ones(32, jnp.int32))
+  z, taken, _ = run(basis, net.weights, jnp.asarray(z0),
+                    jnp.zeros(32, jnp.int32), jnp.ones(32, jnp.int32),
+                    jnp.zeros_like(z0))
   z, taken = np.asarray(z), np.asarray(taken)
   score = z @ direction + 0.5
   assert (score > 0).all()  # every image reaches the target class
@@ -140,6 +141,54 @@ def test_counterfactual_stops_just_past_the_decision_boundary():
   # lr at most) of the boundary.
   step_bound = 3 * lr * np.abs(direction).sum()
   assert (score[~already] <= step_bound).all()
+
+
+def test_a_bridge_to_the_prototype_crosses_a_flat_classifier():
+  # The target logit is clipped below: behind the boundary by more than 1
+  # the classifier's gradient is exactly zero, so the gradient steps never
+  # move (a latent with no target image near it in G's latent space). The
+  # bridge puts each image at the first of N points on the slerp to its
+  # prototype (a latent of the target class) past the boundary: checked
+  # against numpy's slerp of the same points and the linear score.
+  rng = np.random.default_rng(4)
+  dim, points = 4, 16
+  basis = rng.standard_normal((dim, 16)).astype(np.float32)
+  generate = lambda w, z, labels: (z @ w).reshape(-1, 4, 4, 1)
+  weight = rng.standard_normal(16).astype(np.float32)
+  direction = basis @ weight
+  z0 = rng.standard_normal((8, dim)).astype(np.float32)
+  bias = -float(np.max(z0 @ direction)) - 3.0  # all in the flat region
+  prototypes = rng.standard_normal((8, dim)).astype(np.float32)
+  prototypes += ((12.0 - (prototypes @ direction + bias)) /
+                 (direction @ direction))[:, None] * direction  # score 12
+
+  def apply(weights, images, layers):
+    score = images.reshape(len(images), -1) @ weights["w"] + weights["b"]
+    target = jnp.maximum(score, -1.0)
+    return {"logits": jnp.stack([jnp.zeros_like(score), target], -1)}
+  net = dataclasses.replace(_linear_classifier(weight, bias), apply=apply)
+  args = (basis, net.weights, jnp.asarray(z0), jnp.zeros(8, jnp.int32),
+          jnp.ones(8, jnp.int32), jnp.asarray(prototypes))
+
+  def edit(bridge_points):
+    run = jax.jit(edits.make_counterfactual(
+        generate, net, steps=50, lr=0.05, distance_weight=0.1,
+        bridge_points=bridge_points))
+    return [np.asarray(x) for x in run(*args)]
+
+  z, taken, bridged = edit(0)
+  np.testing.assert_array_equal(z, z0)  # no gradient, no move
+  assert (taken == 50).all() and not bridged.any()
+  z, taken, bridged = edit(points)
+  assert bridged.all()
+  theta = np.arccos(np.sum(z0 * prototypes, 1) / (
+      np.linalg.norm(z0, axis=1) * np.linalg.norm(prototypes, axis=1)))
+  for i in range(8):
+    ts = np.arange(1, points + 1) / points
+    path = (np.sin((1 - ts)[:, None] * theta[i]) * z0[i] +
+            np.sin(ts[:, None] * theta[i]) * prototypes[i]) / np.sin(theta[i])
+    first = np.argmax(path @ direction + bias > 0)
+    np.testing.assert_allclose(z[i], path[first], rtol=1e-4, atol=1e-4)
 
 
 def test_interpolation_endpoints_are_the_images(resnet_generator):
