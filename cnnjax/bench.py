@@ -19,16 +19,17 @@ from cnnjax.utils import compile_cache
 
 
 def _synthetic_batch(task, mesh):
-  """A batch in the train step's layout, uniform in [-1, 1], on the devices."""
-  config = task.config
+  """A batch in the train step's layout (images uniform in [-1, 1], labels
+  of the model's classes), on the devices."""
   rng = np.random.default_rng(0)
-  shape = task.batch_dims()
-  size = config.data.resolution
-  images = rng.uniform(-1, 1, (*shape, size, size, config.data.channels))
-  labels = rng.integers(0, max(config.model.get("num_classes", 0), 1), shape)
+  classes = max(task.config.model.get("num_classes", 0), 1)
   batch_sharding = task.batch_sharding(mesh)
-  return {"image": jax.device_put(images.astype(np.float32), batch_sharding),
-          "label": jax.device_put(labels.astype(np.int32), batch_sharding)}
+  batch = {}
+  for key, (shape, dtype) in task.batch_spec().items():
+    values = (rng.integers(0, classes, shape) if dtype == "int32" else
+              rng.uniform(-1, 1, shape))
+    batch[key] = jax.device_put(values.astype(dtype), batch_sharding)
+  return batch
 
 
 def matmul_rate(mesh, dtype=jnp.float32, repeats: int = 20) -> float:
@@ -61,12 +62,9 @@ def compile_report(config, devices=None) -> dict:
   task = tasks.build(config, mesh.size)
   abstract = task.abstract_state(mesh)
   train_step, _ = task.compile_step(mesh, abstract)
-  size, dims = config.data.resolution, task.batch_dims()
   layout = task.batch_sharding(mesh)
-  batch = {"image": jax.ShapeDtypeStruct(
-               (*dims, size, size, config.data.channels), jnp.float32,
-               sharding=layout),
-           "label": jax.ShapeDtypeStruct(dims, jnp.int32, sharding=layout)}
+  batch = {key: jax.ShapeDtypeStruct(shape, dtype, sharding=layout)
+           for key, (shape, dtype) in task.batch_spec().items()}
   compiled = train_step.lower(abstract, batch).compile()
   memory = compiled.memory_analysis()
   peak = None

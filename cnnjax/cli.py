@@ -43,17 +43,35 @@ COMMANDS = {
              "(original | reconstruction | edits) and GRID.npz.",
              ("workdir", "latents", "op", "out", "target", "component",
               "strengths", "frames", "interpolation", "mask", "steps",
-              "distance_weight", "rows", "step", "overwrite")),
+              "distance_weight", "bridge_points", "rows", "step",
+              "overwrite")),
     "compare": ("Print one table of runs (differing config fields, final "
                 "and best metrics, steps, speed) from their workdirs, and "
                 "optionally --plot a metric: cnnjax compare DIR...",
                 ("sort", "fields", "format", "plot", "metric", "against")),
+    "stylize": ("Gatys style transfer of a content image onto the style of "
+                "others (VGG-19; random weights when no converted file "
+                "exists), or AdaIN with a trained decoder (--method adain "
+                "--workdir RUN); write OUT.png and print one JSON line of "
+                "losses and seconds.",
+                ("content", "style", "out", "method", "workdir", "size",
+                 "steps", "vgg", "style_weights", "mask", "content_weight",
+                 "style_weight", "tv_weight", "optimizer", "lr", "scales",
+                 "preserve_color", "alpha", "step", "layers", "gram_norm",
+                 "init", "seed", "overwrite")),
+    "enhance": ("Automatic colour and contrast with an enhance run: --in "
+                "IMG|DIR to --out PATH (a folder for a folder, same file "
+                "names), any size; print one JSON line of each image's "
+                "adjustment parameters and seconds.",
+                ("workdir", "in", "out", "step", "overwrite")),
 }
 REQUIRED = {"train": ("config", "workdir"), "sample": ("workdir", "out"),
             "eval": ("workdir",), "inspect": ("workdir",),
             "bench": ("config",), "config": ("config",), "sweep": ("root",),
             "compare": (), "invert": ("workdir", "images", "out"),
-            "edit": ("workdir", "latents", "op", "out")}
+            "edit": ("workdir", "latents", "op", "out"),
+            "stylize": ("content", "style", "out"),
+            "enhance": ("workdir", "in", "out")}
 # Commands that take positional arguments: (what they are, how many at
 # least, at most or None).
 POSITIONAL = {"sweep": ("SWEEP_FILE[:ARG]", 1, 1),

@@ -202,12 +202,17 @@ def check(ok: bool, message: str) -> None:
     raise ConfigError(f"Invalid config: {message}")
 
 
-def validate_shared(config: ml_collections.ConfigDict,
-                    num_devices: int) -> None:
+RESOLUTIONS = (28, 32, 64)  # what the GAN families are built for
+
+
+def validate_shared(config: ml_collections.ConfigDict, num_devices: int,
+                    resolutions: tuple[int, ...] = RESOLUTIONS) -> None:
   """Checks of the fields every task has: data, batch, cadence, warm
-  start, W&B. Tasks check their own sections (`Task.validate`)."""
-  check(config.data.resolution in (28, 32, 64),
-        f"data.resolution={config.data.resolution} must be 28, 32 or 64.")
+  start, W&B. Tasks check their own sections (`Task.validate`) and say
+  which `resolutions` they train at."""
+  check(config.data.resolution in resolutions,
+        f"data.resolution={config.data.resolution} must be "
+        f"{', '.join(map(str, resolutions[:-1]))} or {resolutions[-1]}.")
   check(config.data.channels in (1, 3),
         f"data.channels={config.data.channels} must be 1 or 3.")
   check(config.data.resize_method in ("auto", "pad", "bilinear", "nearest"),

@@ -20,6 +20,7 @@ from cnnjax import cli  # noqa: E402
 from cnnjax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
+STYLIZE_STEPS = 300
 config_flags.DEFINE_config_file(
     "config", None, "Config file and argument, e.g. configs/dcgan.py:tiny.",
     lock_config=True)
@@ -33,8 +34,11 @@ flags.DEFINE_bool("allow_config_change", False,
                   "Resume a workdir even though its config differs.")
 flags.DEFINE_integer("num", 64, "How many images.")
 flags.DEFINE_string("out", None, "The PNG file to write (invert: the "
-                    "folder).")
-flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+                    "folder; stylize: a folder for several --content "
+                    "images; enhance: a PNG/JPEG file, or a folder for a "
+                    "folder --in).")
+flags.DEFINE_integer("seed", 0, "Seed of the latents (stylize: of the noise "
+                     "that --init=noise starts from).")
 flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (lowest "
                     "FID during training); default: the newest.")
 flags.DEFINE_string("extractor", None, "Feature network: classifier, "
@@ -46,7 +50,8 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --out file.")
 flags.DEFINE_integer("steps", 20, "bench: timed steps (after warm-up); "
                      "invert: optimisation steps (default 200 for optimize, "
                      "50 for hybrid); edit: steps of counterfactual and "
-                     "inpaint (default 200).")
+                     "inpaint (default 200); stylize: steps at each scale "
+                     f"(default {STYLIZE_STEPS}).")
 flags.DEFINE_integer("batch", None,
                      "Global batch size (default: the config's).")
 flags.DEFINE_bool("pipeline", False, "Time the input pipeline alone.")
@@ -78,8 +83,12 @@ flags.DEFINE_string("against", "step", "--plot's x axis: step or images "
                     "(real images seen: step x batch size x n_critic).")
 flags.DEFINE_string("images", None, "Images to invert: a PNG/JPEG file, a "
                     "folder of them, or dataset:<name>:<split>[:N].")
+flags.DEFINE_string("in", None, "enhance: a PNG/JPEG file, or a folder of "
+                    "them (subfolders too).")
 flags.DEFINE_string("method", "hybrid", "Inversion: encoder, optimize or "
-                    "hybrid (encoder start, then optimisation).")
+                    "hybrid (encoder start, then optimisation); stylize: "
+                    "gatys (default) or adain (a trained decoder: --workdir "
+                    "of a configs/adain.py run).")
 flags.DEFINE_string("encoder", None, "An encoder run (configs/encoder.py) "
                     "for --method encoder or hybrid.")
 flags.DEFINE_string("latents", None, "The latents.npz `cnnjax invert` "
@@ -96,11 +105,53 @@ flags.DEFINE_integer("frames", 8, "interpolate: images from each image to "
                      "the next.")
 flags.DEFINE_string("interpolation", "slerp", "interpolate: slerp or lerp.")
 flags.DEFINE_string("mask", None, "inpaint: the region to fill: "
-                    "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill).")
+                    "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill); "
+                    "stylize: PNG(s) of the content's size, white where the "
+                    "style applies (one, or one per style, comma-separated).")
 flags.DEFINE_float("distance_weight", 1.0, "counterfactual: weight of the "
                    "latent's distance to the original.")
+flags.DEFINE_integer("bridge_points", 16, "counterfactual: images the "
+                     "gradient steps leave short of the target take the "
+                     "first of this many points on the slerp toward the "
+                     "nearest generated image of the target class that the "
+                     "classifier puts there (0: none).")
 flags.DEFINE_integer("rows", 8, "edit: how many of the latents to edit "
                      "(the grid shows the first 16; the metrics cover all).")
+flags.DEFINE_string("content", None, "stylize: the content image "
+                    "(PNG/JPEG), or several of one size, comma-separated.")
+flags.DEFINE_string("style", None, "stylize: the style image(s), "
+                    "comma-separated.")
+flags.DEFINE_string("style_weights", None, "stylize: relative weights of "
+                    "the style images, comma-separated (default: equal).")
+flags.DEFINE_integer("size", 512, "stylize: the content's longer side in "
+                     "pixels (the style images are resized to it too).")
+flags.DEFINE_string("vgg", None, "stylize: a converted VGG-19 .npz (or a "
+                    "spec such as vgg19:random:3); default: the converted "
+                    "file at its default path if there is one, else "
+                    "vgg19:random:0 (random weights).")
+flags.DEFINE_float("content_weight", 1.0, "stylize: weight of the content "
+                   "loss.")
+flags.DEFINE_float("style_weight", 1e6, "stylize: weight of the style loss.")
+flags.DEFINE_float("tv_weight", 0.0, "stylize: weight of the total "
+                   "variation loss.")
+flags.DEFINE_string("optimizer", "adam", "stylize: adam or lbfgs.")
+flags.DEFINE_float("lr", 0.05, "stylize: Adam's learning rate, in pixel "
+                   "units of [-1, 1] images.")
+flags.DEFINE_integer("scales", 1, "stylize: coarse-to-fine scales, each half "
+                     "the next (1: the full size only).")
+flags.DEFINE_float("alpha", 1.0, "stylize --method adain: the content-style "
+                   "trade-off in [0, 1] (1: all style, 0: the content).")
+flags.DEFINE_bool("preserve_color", False, "stylize: transfer the style to "
+                  "the luminance only and keep the content's colours.")
+flags.DEFINE_string("layers", "gatys", "stylize: where content and style "
+                    "are measured: gatys (relu4_2; relu1_1 ... relu5_1) or "
+                    "tutorial (PyTorch's tutorial: conv2_2; conv1_1, "
+                    "conv1_2, conv2_1, conv2_2, conv3_1).")
+flags.DEFINE_string("gram_norm", "tutorial", "stylize: style loss "
+                    "normalisation: tutorial (Grams / (C·H·W), mean squared "
+                    "error) or paper (Gatys et al.'s 1 / (4 N² M²)).")
+flags.DEFINE_string("init", "content", "stylize: start from the content "
+                    "image or from noise.")
 flags.DEFINE_string("slurm_partition", "", "SLURM partition (default: the "
                     "cluster's).")
 flags.DEFINE_integer("gpus_per_run", 1, "SLURM: GPUs per node of each run.")
@@ -153,13 +204,18 @@ def _require(command: str) -> None:
       example = {"config": "e.g. --config=configs/dcgan.py:fashion_mnist",
                  "workdir": "the run's directory",
                  "out": ("the folder to write" if command == "invert" else
+                         "the file to write, or a folder for a folder --in"
+                         if command == "enhance" else
                          "the PNG file to write"),
+                 "in": "a PNG/JPEG file or a folder of them",
                  "root": "the folder of sweeps, e.g. runs/sweeps",
                  "images": "a PNG/JPEG file, a folder of them, or "
                            "dataset:<name>:<split>[:N]",
                  "latents": "the DIR/latents.npz of `cnnjax invert`",
                  "op": "one of interpolate, direction, arithmetic, sefa, "
-                       "pca, counterfactual, inpaint"}[name]
+                       "pca, counterfactual, inpaint",
+                 "content": "the PNG/JPEG image to stylise",
+                 "style": "the style image(s), comma-separated"}[name]
       _fail(f"--{name} is required for {command} ({example}); "
             f"`cnnjax {command} --help` lists its flags.")
 
@@ -256,8 +312,17 @@ def main(argv: list[str]) -> None:
           frames=FLAGS.frames, interpolation=FLAGS.interpolation,
           mask=FLAGS.mask,
           steps=FLAGS.steps if FLAGS["steps"].present else 200,
-          distance_weight=FLAGS.distance_weight, rows=FLAGS.rows,
+          distance_weight=FLAGS.distance_weight,
+          bridge_points=FLAGS.bridge_points, rows=FLAGS.rows,
           overwrite=FLAGS.overwrite, step=_step()))
+    elif command == "stylize":
+      _stylize()
+    elif command == "enhance":
+      from cnnjax import commands
+      from cnnjax.editing import enhance_command
+      commands.print_json(enhance_command.enhance_images(
+          workdir, FLAGS["in"].value, FLAGS.out, overwrite=FLAGS.overwrite,
+          step=_step()))
     elif command == "inspect":
       from cnnjax import commands
       commands.print_json(commands.inspect(workdir, _step()))
@@ -331,6 +396,38 @@ def _bench() -> None:
     commands.print_json(bench.bench_pipeline(config))
   else:
     commands.print_json(bench.bench_step(config, steps=FLAGS.steps))
+
+
+def _stylize() -> None:
+  from cnnjax import commands
+  from cnnjax.editing import style, style_command, style_losses
+  if FLAGS["method"].present and FLAGS.method == "adain":
+    from cnnjax.editing import adain_command
+    commands.print_json(adain_command.stylize_images(
+        FLAGS.content, FLAGS.style, FLAGS.out, workdir=FLAGS.workdir,
+        size=FLAGS.size, vgg=FLAGS.vgg, style_weights=FLAGS.style_weights,
+        mask=FLAGS.mask, alpha=FLAGS.alpha,
+        preserve_color=FLAGS.preserve_color, step=_step(),
+        overwrite=FLAGS.overwrite))
+    return
+  if FLAGS.layers not in style_losses.LAYER_PRESETS:
+    _fail(f"--layers {FLAGS.layers!r}: use one of "
+          f"{', '.join(style_losses.LAYER_PRESETS)}.")
+  content_layers, style_layers = style_losses.LAYER_PRESETS[FLAGS.layers]
+  settings = style.Settings(
+      content_layers=content_layers, style_layers=style_layers,
+      gram_norm=FLAGS.gram_norm, content_weight=FLAGS.content_weight,
+      style_weight=FLAGS.style_weight, tv_weight=FLAGS.tv_weight,
+      optimizer=FLAGS.optimizer,
+      steps=FLAGS.steps if FLAGS["steps"].present else STYLIZE_STEPS,
+      learning_rate=FLAGS.lr, scales=FLAGS.scales,
+      preserve_color=FLAGS.preserve_color, init=FLAGS.init)
+  commands.print_json(style_command.stylize_images(
+      FLAGS.content, FLAGS.style, FLAGS.out,
+      method=FLAGS.method if FLAGS["method"].present else "gatys",
+      workdir=FLAGS.workdir, size=FLAGS.size, vgg=FLAGS.vgg,
+      style_weights=FLAGS.style_weights, mask=FLAGS.mask, settings=settings,
+      seed=FLAGS.seed, overwrite=FLAGS.overwrite))
 
 
 def _train(workdir: str) -> None:

@@ -18,10 +18,20 @@ Global batch b is local batches b*P .. b*P+P-1, so process p gets rows
 its own records. Every step is a pure function of the element index, so the
 iterator's state is one integer (grain's `next_index`) and a restored
 iterator continues bitwise identically.
+
+Further streams (`streams`, e.g. AdaIN's style images beside its content
+images) are built the same way from their own source and a seed derived
+from the run seed and the stream's name, and read by random access at the
+main stream's element index: batch b holds the stream's batch b. One
+stream's images thus never depend on another's, each cycles through its
+own records epoch by epoch, and the one integer of the iterator's state
+still resumes all of them; a second grain iterator would need its own
+entry in every checkpoint and rollback.
 """
 
 import dataclasses
 import functools
+import zlib
 from typing import Any
 
 import grain
@@ -79,6 +89,21 @@ def crop_positions(seed: int, epochs: np.ndarray,
       for epoch, index in zip(epochs, indices)], dtype=np.float64)
 
 
+@dataclasses.dataclass(frozen=True)
+class WithStreams:
+  """Reads a main-stream element and, at its index, each further stream's
+  batch, as batch["<name>_image"]."""
+
+  reader: Any
+  streams: tuple[tuple[str, Any, Any], ...]  # (name, batches, reader)
+
+  def __call__(self, position: int, element) -> dict[str, np.ndarray]:
+    batch = self.reader(element)
+    for name, batches, reader in self.streams:
+      batch[f"{name}_image"] = reader(batches[position])["image"]
+    return batch
+
+
 def _with_epoch(num_records: int, position: int, record: int):
   """(record, epoch) of the element at `position` in the repeated stream."""
   return record, position // num_records
@@ -110,6 +135,12 @@ def shuffle_seed(seed: int) -> int:
 def crop_seed(seed: int) -> int:
   """The seed of random crops, unrelated to the shuffle seed."""
   return _derived_seed(seed, 0x6372_6f70)
+
+
+def stream_seed(seed: int, name: str) -> int:
+  """The run seed of stream `name`: its order and crops are unrelated to
+  the main stream's and to other streams'."""
+  return _derived_seed(seed, zlib.crc32(f"stream:{name}".encode("utf-8")))
 
 
 def _derived_seed(seed: int, purpose: int) -> int:
@@ -164,8 +195,9 @@ def _check_image_config(data_config, image_source: ImageSource) -> None:
 def make_train_dataset(data_config, *, global_batch_size: int, seed: int,
                        process_index: int | None = None,
                        process_count: int | None = None,
-                       image_source: ImageSource | None = None
-                       ) -> grain.IterDataset:
+                       image_source: ImageSource | None = None,
+                       streams: dict[str, tuple[Any, ImageSource | None]]
+                       | None = None) -> grain.IterDataset:
   """The infinite, shuffled, sharded training stream of this process.
 
   Args:
@@ -178,14 +210,36 @@ def make_train_dataset(data_config, *, global_batch_size: int, seed: int,
       jax.process_count().
     image_source: an already loaded source (skips `load_source`); for callers
       that load it once for several pipelines, and for tests.
+    streams: further image streams, {name: (data section, its source or
+      None to load it)}, drawn in step with this one (module docstring).
 
   Returns:
     An IterDataset whose iterator yields, forever, {"image": float32
-    [B_local, R, R, C] in [-1, 1], "label": int32 [B_local]} and supports
-    get_state()/set_state() and grain.checkpoint.CheckpointSave/Restore.
+    [B_local, R, R, C] in [-1, 1], "label": int32 [B_local]} (and
+    "<name>_image" of each stream) and supports get_state()/set_state() and
+    grain.checkpoint.CheckpointSave/Restore.
   """
   index, count, local_batch = _process_layout(global_batch_size,
                                               process_index, process_count)
+  own_batches, reader = _own_batches(data_config, image_source, seed,
+                                     local_batch, index, count)
+  read_options = grain.ReadOptions(
+      num_threads=data_config.num_threads,
+      prefetch_buffer_size=max(data_config.prefetch, 1))
+  if not streams:
+    return own_batches.map(reader).to_iter_dataset(read_options)
+  others = tuple(
+      (name, *_own_batches(section, source, stream_seed(seed, name),
+                           local_batch, index, count))
+      for name, (section, source) in streams.items())
+  return own_batches.map_with_index(WithStreams(reader, others)
+                                    ).to_iter_dataset(read_options)
+
+
+def _own_batches(data_config, image_source: ImageSource | None, seed: int,
+                 local_batch: int, index: int, count: int):
+  """(this process's batches of record indices, as a MapDataset, and the
+  reader that turns one into model input) of one stream."""
   if image_source is None:
     image_source = load_source(data_config.name, data_config.split,
                                data_config.data_dir or None)
@@ -203,8 +257,4 @@ def make_train_dataset(data_config, *, global_batch_size: int, seed: int,
     records = records.map_with_index(
         functools.partial(_with_epoch, len(image_source)))
     reader = RandomCropReader(reader, crop_seed(seed))
-  own_batches = records.batch(local_batch)[index::count]
-  read_options = grain.ReadOptions(
-      num_threads=data_config.num_threads,
-      prefetch_buffer_size=max(data_config.prefetch, 1))
-  return own_batches.map(reader).to_iter_dataset(read_options)
+  return records.batch(local_batch)[index::count], reader

@@ -1,13 +1,15 @@
 """Networks by role and name: a config section `{name, **fields}` builds one.
 
-Each role (generator, discriminator, classifier, encoder) has a
-registry of families. A family is an nnx.Module class whose keyword-only
-constructor arguments are its config fields, plus the context every network
-of a run shares, which comes from elsewhere in the config:
+Each role (generator, discriminator, classifier, encoder, enhancer,
+decoder) has a registry of families. A family is an nnx.Module class whose
+keyword-only constructor arguments are its config fields, plus the context
+every network of a run shares, which comes from elsewhere in the config:
 
   resolution, channels  data.resolution, data.channels
   num_classes           model.num_classes (only families that take it are
                         conditional)
+  num_outputs           what the task needs of a regressor (the enhancer's
+                        adjustment parameters)
   dtype                 model.compute_dtype
   rngs                  the run's seed
 
@@ -26,7 +28,8 @@ import ml_collections
 from flax import nnx
 
 from cnnjax.errors import ConfigError
-from cnnjax.models import classifier, dcgan, encoder, mlp, resnet
+from cnnjax.models import (classifier, dcgan, decoder, encoder, enhancer, mlp,
+                           resnet)
 
 REGISTRY = {
     "generator": {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
@@ -37,11 +40,14 @@ REGISTRY = {
     "classifier": {"cnn": classifier.Classifier},
     "encoder": {"dcgan": encoder.DcganEncoder,
                 "resnet": encoder.ResnetEncoder},
+    "enhancer": {"cnn": enhancer.CnnEnhancer},
+    "decoder": {"adain": decoder.AdainDecoder},
 }
 # model.compute_dtype -> the `dtype` models compute in (None: float32 as is).
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 # Constructor arguments that come from the run, not the role's section.
-CONTEXT = ("resolution", "channels", "num_classes", "dtype", "rngs")
+CONTEXT = ("resolution", "channels", "num_classes", "num_outputs", "dtype",
+           "rngs")
 
 
 def family(role: str, name: str) -> type[nnx.Module]:
@@ -109,11 +115,12 @@ def check(role: str, section, *, resolution: int, num_classes: int) -> None:
 
 
 def build(role: str, section, *, resolution: int, channels: int,
-          num_classes: int = 0, compute_dtype: str = "float32",
-          rngs: nnx.Rngs) -> nnx.Module:
+          num_classes: int = 0, num_outputs: int = 0,
+          compute_dtype: str = "float32", rngs: nnx.Rngs) -> nnx.Module:
   """The network a role's section describes, initialised from `rngs`."""
   cls = family(role, section.name)
   context = {"resolution": resolution, "channels": channels,
+             "num_outputs": num_outputs,
              "dtype": COMPUTE_DTYPES[compute_dtype], "rngs": rngs}
   parameters = inspect.signature(cls.__init__).parameters
   if "num_classes" in parameters:

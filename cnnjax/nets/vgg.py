@@ -130,11 +130,14 @@ def _conv(x: jax.Array, weights) -> jax.Array:
 def _pool(x: jax.Array, kind: str) -> jax.Array:
   """2x2, stride 2, odd sizes floored (torchvision's MaxPool2d(2, 2))."""
   window = (1, 2, 2, 1)
+  # Python scalars as initial values: JAX then knows the reductions as max
+  # and sum pooling and can differentiate them (with an array it cannot:
+  # style transfer's and AdaIN's gradients go through these).
   if kind == "max":
-    return jax.lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max,
-                                 window, window, "VALID")
-  summed = jax.lax.reduce_window(x, jnp.array(0, x.dtype), jax.lax.add,
-                                 window, window, "VALID")
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, window,
+                                 "VALID")
+  summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, window,
+                                 "VALID")
   return summed / 4
 
 

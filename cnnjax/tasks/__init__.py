@@ -22,6 +22,8 @@ TASKS = {
     "gan": "cnnjax.tasks.gan.task:GanTask",
     "classifier": "cnnjax.tasks.classifier.task:ClassifierTask",
     "encoder": "cnnjax.tasks.encoder.task:EncoderTask",
+    "enhance": "cnnjax.tasks.enhance.task:EnhanceTask",
+    "adain": "cnnjax.tasks.adain.task:AdainTask",
 }
 
 

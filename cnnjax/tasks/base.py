@@ -8,6 +8,8 @@ A task is built from its validated config (`tasks.build`) and supplies:
   init_state()          its typed initial state (traced shape-first)
   step_fn(mesh)         the pure step (state, batch) -> (state, metrics)
   batch_dims()          the leading dims of one step's batch of images
+  data_streams()        optional: image streams beside config.data (AdaIN's
+                        style images), in the batch as "<name>_image"
   periodic(run)         work every N steps: sample grids, evaluations
   evaluate(state, mesh, **options)  what `cnnjax eval` measures (options:
                         extractor, num_samples, passed only when given)
@@ -74,6 +76,8 @@ class Task(abc.ABC):
   """A trainable task; see the module docstring."""
 
   name: ClassVar[str]
+  # The data.resolution values it trains at.
+  resolutions: ClassVar[tuple[int, ...]] = config_lib.RESOLUTIONS
   # The task's config module: default_config() and validate(config), light
   # to import (config files start from it); or override the two below.
   config_module: ClassVar[Any] = None
@@ -90,7 +94,7 @@ class Task(abc.ABC):
   def validate(cls, config, num_devices: int) -> None:
     """Raises ConfigError for a value no run can use (the shared fields, then
     the task's own: `validate_own`)."""
-    config_lib.validate_shared(config, num_devices)
+    config_lib.validate_shared(config, num_devices, cls.resolutions)
     cls.validate_own(config)
 
   @classmethod
@@ -110,12 +114,35 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def step_fn(self, mesh: Mesh) -> Callable:
     """The pure, un-jitted step: (state, batch) -> (state, metrics), with
-    `batch` = {"image": [*batch_dims, R, R, C], "label": [*batch_dims]}."""
+    `batch` as `batch_spec` says: {"image": [*batch_dims, R, R, C],
+    "label": [*batch_dims]} and each data stream's images."""
 
   def batch_dims(self) -> tuple[int, ...]:
     """The leading dims of one step's batch; the last one is the examples,
     split over the devices."""
     return (self.config.train.batch_size,)
+
+  def data_streams(self) -> dict[str, ml_collections.ConfigDict]:
+    """Image streams every step reads beside `config.data`, by name: data
+    sections (config.data's fields) whose images come as
+    batch["<name>_image"]. The pipeline draws them in step with the main
+    stream, so the one data-iterator position that checkpoints keep
+    resumes them too (cnnjax.data.pipeline). None by default."""
+    return {}
+
+  def batch_spec(self) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{key: (global shape, dtype)} of one step's batch: what the loop
+    compiles the step for and `cnnjax bench` feeds it."""
+    dims = self.batch_dims()
+
+    def images(data):
+      size = data.resolution
+      return (*dims, size, size, data.channels), "float32"
+
+    spec = {"image": images(self.config.data), "label": (dims, "int32")}
+    for name, data in self.data_streams().items():
+      spec[f"{name}_image"] = images(data)
+    return spec
 
   def batch_sharding(self, mesh: Mesh):
     return sharding.batch_sharding(mesh, len(self.batch_dims()))

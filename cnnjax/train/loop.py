@@ -83,10 +83,15 @@ def _train(config, workdir, allow_config_change, devices, lock) -> dict:
                             config.data.data_dir or None)
   log.info("Data: %s", source.description)
   data.check_labels(source, config.get("model", {}).get("num_classes", 0))
+  streams = {}
+  for name, section in task.data_streams().items():
+    streams[name] = (section, data.load_source(section.name, section.split,
+                                               section.data_dir or None))
+    log.info("Data (%s): %s", name, streams[name][1].description)
   batch_dims = task.batch_dims()
   iterator = iter(data.make_train_dataset(
       config.data, global_batch_size=math.prod(batch_dims),
-      seed=config.train.seed, image_source=source))
+      seed=config.train.seed, image_source=source, streams=streams))
 
   checkpointer = checkpoint_lib.Checkpointer(
       workdir, config.train.keep_checkpoints, create=False)
@@ -101,7 +106,7 @@ def _train(config, workdir, allow_config_change, devices, lock) -> dict:
     log.info("Task %s: %d parameters; %d device(s) of kind %s.", task.name,
              task.count_params(state), mesh.size, jax.devices()[0].device_kind)
     batches = _Batches(iterator, task.batch_sharding(mesh), batch_dims)
-    train_step = _compiled_step(task, mesh, abstract, batches, config)
+    train_step = _compiled_step(task, mesh, abstract, batches)
     works = task.periodic(RunContext(workdir, mesh, writers, is_chief))
 
     # It can start: now the workdir changes.
@@ -131,16 +136,13 @@ def _train(config, workdir, allow_config_change, devices, lock) -> dict:
           "summary": task.summary(step, results, workdir), **results}
 
 
-def _compiled_step(task, mesh, abstract, batches, config):
+def _compiled_step(task, mesh, abstract, batches):
   """The task's step, compiled now (an out-of-memory model fails before the
   workdir is touched) for the batches' shapes."""
   jitted, _ = task.compile_step(mesh, abstract)
-  size, channels = config.data.resolution, config.data.channels
-  shapes = {"image": ((*task.batch_dims(), size, size, channels), "float32"),
-            "label": (task.batch_dims(), "int32")}
   abstract_batch = {key: jax.ShapeDtypeStruct(shape, dtype,
                                               sharding=batches.sharding)
-                    for key, (shape, dtype) in shapes.items()}
+                    for key, (shape, dtype) in task.batch_spec().items()}
   return jitted.lower(abstract, abstract_batch).compile()
 
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The Gatys images and numbers of README.md (after `bash launch/setup.sh`).
+# No VGG-19 weights file here: every run uses vgg19:random:0 (cnnjax says
+# so on stderr and in the JSON line).
+#
+#   bash experiments/2026-12-03-style-transfer/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HERE=experiments/2026-12-03-style-transfer
+IN=runs/style-inputs
+mkdir -p "$HERE/rows" "$HERE/gatys"
+.venv/bin/python -m cnnjax.data.skimage_demo "$IN"
+# A mask of the astronaut's size (512x512): the style on the right half.
+.venv/bin/python -c "
+import numpy as np; from PIL import Image
+m = np.zeros((512, 512), np.uint8); m[:, 256:] = 255
+Image.fromarray(m).save('$IN/right_half.png')"
+
+CONTENT=$IN/photos/astronaut.png
+STYLE=$IN/photos/immunohistochemistry.png
+run() {  # run NAME FLAGS...: writes gatys/NAME.png and rows/NAME.json
+  name=$1; shift
+  .venv/bin/cnnjax stylize --content "$CONTENT" --out "$HERE/gatys/$name.png" \
+      --size 256 --steps 100 --overwrite "$@" | tee "$HERE/rows/$name.json"
+}
+run default --style "$STYLE"
+run preserve_color --style "$STYLE" --preserve_color
+run mask --style "$STYLE" --mask "$IN/right_half.png"
+run two_styles --style "$STYLE,$IN/textures/brick.png" --style_weights 0.5,0.5
+run scales2 --style "$STYLE" --scales 2
+run lbfgs --style "$STYLE" --optimizer lbfgs --steps 25
+
+# Against PyTorch (a separate venv with torch, torchvision and cnnjax; see
+# README.md): losses, Adam steps, and the speed table.
+/tmp/torchref/bin/python "$HERE/reference.py" check --steps 50 \
+    | tee "$HERE/rows/check.json"
+/tmp/torchref/bin/python "$HERE/reference.py" speed --steps 10 \
+    | tee "$HERE/rows/speed.jsonl"
