@@ -18,17 +18,21 @@ Image.fromarray(m).save('$IN/right_half.png')"
 
 CONTENT=$IN/photos/astronaut.png
 STYLE=$IN/photos/immunohistochemistry.png
-run() {  # run NAME FLAGS...: writes gatys/NAME.png and rows/NAME.json
-  name=$1; shift
+run() {  # run NAME SIZE FLAGS...: writes gatys/NAME.png and rows/NAME.json
+  name=$1; size=$2; shift 2
   .venv/bin/cnnjax stylize --content "$CONTENT" --out "$HERE/gatys/$name.png" \
-      --size 256 --steps 100 --overwrite "$@" | tee "$HERE/rows/$name.json"
+      --size "$size" --steps 100 --overwrite "$@" | tee "$HERE/rows/$name.json"
 }
-run default --style "$STYLE"
-run preserve_color --style "$STYLE" --preserve_color
-run mask --style "$STYLE" --mask "$IN/right_half.png"
-run two_styles --style "$STYLE,$IN/textures/brick.png" --style_weights 0.5,0.5
-run scales2 --style "$STYLE" --scales 2
-run lbfgs --style "$STYLE" --optimizer lbfgs --steps 25
+run default 256 --style "$STYLE"
+# The options at 128 px: a 256 px run took 17 minutes on the shared
+# 2-core machine.
+run default128 128 --style "$STYLE"
+run preserve_color 128 --style "$STYLE" --preserve_color
+run mask 128 --style "$STYLE" --mask "$IN/right_half.png"
+run two_styles 128 --style "$STYLE,$IN/textures/brick.png" \
+    --style_weights 0.5,0.5
+run scales2 128 --style "$STYLE" --scales 2
+run lbfgs 128 --style "$STYLE" --optimizer lbfgs --steps 25
 
 # Against PyTorch (a separate venv with torch, torchvision and cnnjax; see
 # README.md): losses, Adam steps, and the speed table.
