@@ -22,10 +22,12 @@ $PYTHON -m cnnjax.data.skimage_demo runs/adain-demo-full
 
 # 2. Train: content = photo tiles, style = photo and texture tiles, both
 #    random crops at 64 px; decoder width 32 (the paper's 64 halved), Adam
-#    5e-4, batch 8, 2,000 steps; the paper's loss (style weight 10).
+#    1e-3, batch 8, 2,000 steps; the paper's loss with style weight 1 (see
+#    adain.md for the pilots at the paper's 10).
 $CNNJAX train \
   --config configs/adain.py:content=runs/adain-demo/photos,style=runs/adain-demo,res=64,width=32,steps=2000 \
-  --config.optim.lr=5e-4 --config.train.sample_every_steps=250 \
+  --config.optim.lr=1e-3 --config.loss.style_weight=1 \
+  --config.train.sample_every_steps=250 \
   --config.train.checkpoint_every_steps=250 --config.eval.every_steps=1000 \
   --config.wandb.mode=disabled --config.train.progress_bar=off \
   --workdir $RUN
@@ -84,6 +86,13 @@ done
 $CNNJAX bench --steps 5 \
   --config configs/adain.py:content=runs/adain-demo/photos,style=runs/adain-demo,res=64,width=32 \
   >> "$OUT/speed.jsonl"
+$CNNJAX bench --steps 3 \
+  --config configs/adain.py:content=runs/adain-demo/photos,style=runs/adain-demo,res=256 \
+  >> "$OUT/speed.jsonl"
 
-# 9. The figures of adain.md.
+# 9. How much of random VGG-19's normalised spatial signal is common to all
+#    images (adain.md, "Why the layouts look alike").
+$PYTHON $EXP/adain_random_vgg.py | tee "$OUT/random_vgg.jsonl"
+
+# 10. The figures of adain.md.
 $PYTHON $EXP/adain_figures.py "$OUT"
