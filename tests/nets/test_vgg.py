@@ -329,3 +329,44 @@ def test_random_network_keeps_the_scale_of_a_photograph(random_net):
   assert calibrated < 1.6 and all(0.6 < m < 1.6 for m in means), means
   he_only, _ = spread(vgg.he_normal_weights("vgg19", 0))
   assert he_only > 1.8
+
+
+def test_written_out_convolution_gradient_equals_autodiff():
+  """conv3x3's hand-written VJP (fast in a scan on XLA:CPU) gives autodiff's
+  values, inside a scan too, and second derivatives still work."""
+  from cnnjax.nets.conv3x3 import conv3x3
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 9, 7, 5)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 5, 4)), jnp.float32)
+  cotangent = jnp.asarray(rng.normal(size=(2, 9, 7, 4)), jnp.float32)
+  precision = jax.lax.Precision.HIGHEST
+
+  def plain(x, k):
+    return jax.lax.conv_general_dilated(
+        x, k, (1, 1), ((1, 1), (1, 1)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=precision)
+
+  def loss(conv):
+    return lambda x, k: jnp.sum(jnp.tanh(conv(x, k)) * cotangent)
+
+  ours = functools.partial(conv3x3, precision=precision)
+  np.testing.assert_allclose(ours(x, kernel), plain(x, kernel), rtol=1e-6,
+                             atol=1e-6)
+  want = jax.grad(loss(plain), (0, 1))(x, kernel)
+  got = jax.grad(loss(ours), (0, 1))(x, kernel)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+  def steps(conv):  # a few gradient steps on x in a scan, as stylize does
+    def step(x, _):
+      return x - 0.01 * jax.grad(loss(conv))(x, kernel), None
+    return jax.jit(lambda x: jax.lax.scan(step, x, length=3)[0])
+
+  np.testing.assert_allclose(steps(ours)(x), steps(plain)(x), rtol=1e-5,
+                             atol=1e-5)
+  hessian_vector = jax.grad(lambda x: jnp.vdot(
+      jax.grad(loss(ours))(x, kernel), cotangent[..., :1].repeat(5, -1)))
+  want_hv = jax.grad(lambda x: jnp.vdot(
+      jax.grad(loss(plain))(x, kernel), cotangent[..., :1].repeat(5, -1)))
+  np.testing.assert_allclose(hessian_vector(x), want_hv(x), rtol=1e-4,
+                             atol=1e-4)
