@@ -107,7 +107,8 @@ flags.DEFINE_string("interpolation", "slerp", "interpolate: slerp or lerp.")
 flags.DEFINE_string("mask", None, "inpaint: the region to fill: "
                     "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill); "
                     "stylize: PNG(s) of the content's size, white where the "
-                    "style applies (one, or one per style, comma-separated).")
+                    "style applies (one, or one per style, comma-separated); "
+                    "outside every mask the content is kept.")
 flags.DEFINE_float("distance_weight", 1.0, "counterfactual: weight of the "
                    "latent's distance to the original.")
 flags.DEFINE_integer("bridge_points", 16, "counterfactual: images the "

@@ -172,7 +172,8 @@ def _per_image(net: FeatureNet, settings: Settings):
                                           layers).items()}
 
   def objective(weights, content, styles, masks):
-    """The loss terms of an image, for one content image at one scale."""
+    """The loss terms of an image and its composition with the content,
+    for one content image at one scale."""
     if settings.preserve_color:
       content_y = losses.luminance(content)
       styles = [losses.match_luminance(losses.luminance(s), content_y)
@@ -192,7 +193,17 @@ def _per_image(net: FeatureNet, settings: Settings):
                      masks[index], *target[name].shape[:2]))
           for name in settings.style_layers}))
 
+    def compose(x):
+      # Outside every mask the picture is the content's: only the content
+      # loss (deep, weak on pixels) would hold it there, and Adam's
+      # normalised steps turn its small gradients into speckle.
+      if masks is None:
+        return x
+      coverage = jnp.clip(masks.sum(0), 0.0, 1.0)[..., None]
+      return content + coverage * (x - content)
+
     def terms(x):
+      x = compose(x)
       found = activations(weights, x)
       content_loss = sum(losses.content_layer_loss(found[name], target[name])
                          for name in settings.content_layers)
@@ -207,7 +218,7 @@ def _per_image(net: FeatureNet, settings: Settings):
                settings.tv_weight * tv_loss)
       return {"content": content_loss, "style": style_loss, "tv": tv_loss,
               "total": total}
-    return terms
+    return terms, compose
 
   def bounds(content):
     if settings.preserve_color:
@@ -259,15 +270,16 @@ def _per_image(net: FeatureNet, settings: Settings):
     x = noise if settings.init == "noise" else content
     if settings.preserve_color:
       x = losses.luminance(x)
-    _, terms, low, high = scales[-1]
+    _, (terms, compose), low, high = scales[-1]
     initial = terms(jnp.clip(x, low, high))  # of the start, at full size
     histories = []
-    for size, terms, low, high in scales:
+    for size, (terms, _), low, high in scales:
       x = jnp.clip(_resize(x, *size), low, high)
       x, history = optimise(x, terms, low, high)
       histories.append(history)
     x = jnp.clip(x, low, high)  # L-BFGS's variable; Adam's is in range
     final = terms(x)
+    x = compose(x)
     image = (losses.with_content_chroma(x, content)
              if settings.preserve_color else x)
     return image, initial, final, jnp.concatenate(histories)

@@ -56,7 +56,8 @@ def stylize_images(content: str, style_images: str, out: str, *,
     vgg: a converted VGG-19 .npz, or a spec (vgg19:random:3, vgg16:FILE).
     style_weights: comma-separated relative weights of the style images.
     mask: PNG(s) of the content's size, white where the style applies: one
-      for every style, or one per style, comma-separated.
+      for every style, or one per style, comma-separated. Outside every
+      mask the output is the content, unchanged.
     settings: the optimisation's (default: `style.Settings()`); its
       style_weights are set from `style_weights`.
     seed: of the noise start (settings.init == "noise").

@@ -166,7 +166,9 @@ def test_a_mask_keeps_the_style_to_its_region():
   result = style.stylize(tiny_net(), content, [style_image], SETTINGS,
                          masks=mask, devices=jax.devices()[:1])
   change = np.abs(result.images[0] - content[0]).mean(axis=(0, 2))
-  assert change[20:].mean() > 3 * change[:12].mean()
+  assert change[16:].mean() > 0.01
+  # Outside the mask the picture is the content's, exactly: no speckle.
+  np.testing.assert_array_equal(result.images[0][:, :16], content[0][:, :16])
   with pytest.raises(UserError, match="one mask per style"):
     style.stylize(tiny_net(), content, [style_image], SETTINGS,
                   masks=mask[:, :16])
