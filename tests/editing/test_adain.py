@@ -155,9 +155,15 @@ def test_trains_on_one_and_eight_devices_resumes_bitwise_and_learns(
   loop.train_and_evaluate(adain_config(), one, devices=jax.devices()[:1])
   rows = {"one": _rows(one), "eight": _rows(adain_run)}
   assert [r["step"] for r in rows["one"]] == list(range(1, STEPS + 1))
+  # Step 1 sees the same parameters: only the reduction order differs.
+  # Step 2 follows one Adam step, whose first update is ~lr·sign(g): a
+  # parameter whose gradient is float noise moves a full lr either way,
+  # so the losses part by ~1e-3 relative (7.7e-4 seen on an AVX-512 CI
+  # machine) without anything being wrong.
   for a, b in zip(rows["one"], rows["eight"]):
+    rtol = 1e-4 if a["step"] == 1 else 5e-3
     for key in ("loss", "content_loss", "style_loss"):
-      np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
+      np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=1e-6)
   # Stopped at step 1 and resumed: bitwise the straight run.
   resumed = str(tmp_path / "resumed")
   loop.train_and_evaluate(adain_config(steps=1), resumed)
