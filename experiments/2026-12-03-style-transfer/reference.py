@@ -11,8 +11,9 @@ seeded random VGG-19, the same images and the same start.
   time: one framework's seconds for STEPS Adam steps at SIZE px (one
     process; compilation and warm-up are timed apart).
   speed: `time` runs of both frameworks, alternating, in fresh processes;
-    cnnjax twice: its VGG as it is, and with the input-gradient convolution
-    of conv_vjp.py (--conv vjp), the change proposed for vgg.py.
+    cnnjax twice: with autodiff's convolution gradient (--conv xla, vgg.py
+    before cnnjax/nets/conv3x3.py) and with conv3x3's written-out VJP
+    (--conv vjp, vgg.py now); conv_vjp.py switches between them.
 
 The PyTorch side is the tutorial's code (gram_matrix, ContentLoss,
 StyleLoss, the model cut after the last loss layer, non-inplace ReLUs),
@@ -310,10 +311,9 @@ def time_one(args) -> dict:
     import jax
 
     from cnnjax import nets
-    if args.conv == "vjp":
-      sys.path.insert(0, HERE)
-      import conv_vjp  # pylint: disable=import-outside-toplevel
-      conv_vjp.install()
+    sys.path.insert(0, HERE)
+    import conv_vjp  # pylint: disable=import-outside-toplevel
+    conv_vjp.install(args.conv)
     net = nets.load(f"vgg19:random:{args.seed}", dataset="", data_dir="")
     result = style.stylize(net, content[None], [style_image], config,
                            devices=jax.devices()[:1])
@@ -357,8 +357,8 @@ def main():
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
   parser.add_argument("--conv", choices=("xla", "vjp"), default="xla",
-                      help="cnnjax's VGG convolution: as vgg.py has it, or "
-                      "conv_vjp.py's")
+                      help="cnnjax's VGG convolution: autodiff's gradient "
+                      "(xla) or conv3x3's written-out VJP (vjp, vgg.py's)")
   args = parser.parse_args()
   if args.mode == "speed":
     speed(args)  # prints a line per run

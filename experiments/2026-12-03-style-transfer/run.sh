@@ -33,6 +33,7 @@ run two_styles 128 --style "$STYLE,$IN/textures/brick.png" \
     --style_weights 0.5,0.5
 run scales2 128 --style "$STYLE" --scales 2
 run lbfgs 128 --style "$STYLE" --optimizer lbfgs --steps 25
+.venv/bin/python "$HERE/gatys_figure.py"  # gatys/figure.png
 
 # Against PyTorch (a separate venv with torch, torchvision and cnnjax; see
 # README.md): losses, Adam steps, and the speed table.
