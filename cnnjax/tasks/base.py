@@ -28,22 +28,29 @@ load from other runs' checkpoints.
 
 import abc
 import dataclasses
+import logging
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
+import optax
 from jax.sharding import Mesh
 
 from cnnjax import config as config_lib
 from cnnjax import sharding
 from cnnjax.models.variables import Network
+from cnnjax.utils import images as images_lib
 from cnnjax.utils.trees import all_finite, tree_sha256
 
 # The metric every compiled step adds: 1.0 when its losses or new state hold
 # a NaN or an infinity (the loop's guard reads it; logs leave it out).
 NONFINITE = "nonfinite"
+
+log = logging.getLogger(__name__)
 
 
 def networks(state) -> dict[str, Network]:
@@ -70,6 +77,56 @@ class PeriodicWork:
   name: str
   every: int
   run: Callable[[int, Any], Any]
+
+
+def descend(optimizer, network: Network, opt_state, objective):
+  """One optimizer step on `network.params`, for tasks that train one
+  network: objective(params) -> (loss, aux). Returns (network with the new
+  params, new optimizer state, loss, aux)."""
+  (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(
+      network.params)
+  updates, opt_state = optimizer.update(grads, opt_state, network.params)
+  params = optax.apply_updates(network.params, updates)
+  return network.replace(params=params), opt_state, loss, aux
+
+
+def grid_work(run: RunContext, every: int, tag: str,
+              grid: Callable[[Any], tuple[Any, int]]) -> PeriodicWork:
+  """"samples" work: `grid(state)` -> (images, rows) saved as
+  samples/step_<N>.png and logged as image `tag`; its result is the path."""
+  def sample(step, state):
+    images, rows = grid(state)
+    path = os.path.join(run.workdir, "samples", f"step_{step}.png")
+    if run.is_chief:
+      images_lib.save_grid(np.asarray(images), path, rows=rows)
+      run.writers.write_image(step, tag, path)
+    return path
+  return PeriodicWork("samples", every, sample)
+
+
+def eval_work(run: RunContext, every: int, measure: Callable[[Any], dict],
+              describe: Callable[[dict], str]) -> PeriodicWork:
+  """"eval" work: the row {"step", **measure(state)}, written to the eval
+  log and logged as "step N: describe(row)"; its result is the row."""
+  def evaluate(step, state):
+    row = {"step": step, **measure(state)}
+    if run.is_chief:
+      run.writers.write(row, "eval")
+    log.info("step %d: %s", step, describe(row))
+    return row
+  return PeriodicWork("eval", every, evaluate)
+
+
+def summary_text(step: int, results: dict, describe: Callable[[dict], str],
+                 samples: str = "Samples") -> str:
+  """"Trained to step N.", then describe(the last eval row) and the last
+  sample grid's path when the run made them."""
+  text = f"Trained to step {step}."
+  if results.get("eval"):
+    text += f" {describe(results['eval'])}."
+  if results.get("samples"):
+    text += f" {samples}: {results['samples']}"
+  return text
 
 
 class Task(abc.ABC):

@@ -8,11 +8,12 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnnjax import commands, runs
+from cnnjax import commands, runs, sharding, tasks
 from cnnjax import config as config_lib
 from cnnjax import workdir as workdir_lib
 from cnnjax.editing import adain, adain_command
@@ -176,17 +177,37 @@ def test_trains_on_one_and_eight_devices_resumes_bitwise_and_learns(
                   jax.tree.leaves(run.state.encoder)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   before = run.task.evaluate(start, run.mesh)
-  # `cnnjax eval`'s row: held-out losses and speed, the loss lower than
-  # the initial decoder's.
+  # `cnnjax eval`'s row: held-out losses and speed, of the trained decoder
+  # (two steps move the held-out loss either way: learning is checked on a
+  # batch below).
   row = commands.evaluate(adain_run)
   assert row["step"] == STEPS and row["num_images"] == 8
   for key in ("content_loss", "style_loss", "loss", "images_per_second"):
     assert np.isfinite(row[key]) and row[key] > 0, key
   assert row["loss"] == pytest.approx(row["content_loss"] +
                                       10 * row["style_loss"], rel=1e-5)
-  assert row["loss"] < 0.9 * before["loss"]
+  assert row["loss"] != before["loss"]
   with pytest.raises(UserError, match="--extractor"):
     commands.evaluate(adain_run, extractor="classifier")
+
+
+def test_steps_lower_the_loss_of_a_batch():
+  """The jitted step on one device, 12 times on one batch of held-out
+  pairs: the loss falls by more than a third."""
+  config = adain_config()
+  task = tasks.build(config)
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  contents, styles = task.eval_pairs(8)
+  batch = {"image": jnp.asarray(contents), "style_image": jnp.asarray(styles),
+           "label": jnp.zeros(8, jnp.int32)}
+  state = task.create_state(mesh)
+  step = jax.jit(task.step_fn(mesh))
+  losses = []
+  for _ in range(12):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics["loss"]))
+  assert np.all(np.isfinite(losses))
+  assert losses[-1] < 0.67 * losses[0], losses
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ the jitted init, not as constants of the program.
 
 import functools
 import logging
-import os
 import time
 from typing import Any
 
@@ -42,7 +41,6 @@ from cnnjax.models import variables
 from cnnjax.nets import vgg
 from cnnjax.tasks import base
 from cnnjax.tasks.adain import config as adain_config
-from cnnjax.utils import images as images_lib
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +137,9 @@ class AdainTask(base.Task):
                  weights.style_weight * terms["style_loss"])
         return total, terms
 
-      (loss, terms), grads = jax.value_and_grad(objective, has_aux=True)(
-          state.decoder.params)
-      updates, opt = self.optimizer.update(grads, state.opt,
-                                           state.decoder.params)
-      params = optax.apply_updates(state.decoder.params, updates)
-      return (state.replace(step=state.step + 1,
-                            decoder=state.decoder.replace(params=params),
-                            opt=opt),
+      decoder, opt, loss, terms = base.descend(self.optimizer, state.decoder,
+                                               state.opt, objective)
+      return (state.replace(step=state.step + 1, decoder=decoder, opt=opt),
               {"loss": loss, **terms})
 
     return step_fn
@@ -220,41 +213,25 @@ class AdainTask(base.Task):
   def periodic(self, run: base.RunContext) -> list[base.PeriodicWork]:
     contents, styles = self.eval_pairs(GRID_PAIRS)
 
-    def sample(step, state):
+    def grid(state):
       """Held-out pairs: content, style and stylised rows."""
       images, _, _ = self.stylize_pairs(self.networks(state), contents,
                                         styles)
-      path = os.path.join(run.workdir, "samples", f"step_{step}.png")
-      if run.is_chief:
-        images_lib.save_grid(np.concatenate([contents, styles,
-                                             np.asarray(images)]), path,
-                             rows=3)
-        run.writers.write_image(step, "stylised", path)
-      return path
+      return np.concatenate([contents, styles, np.asarray(images)]), 3
 
-    work = [base.PeriodicWork("samples", self.config.train.sample_every_steps,
-                              sample)]
+    work = [base.grid_work(run, self.config.train.sample_every_steps,
+                           "stylised", grid)]
     if self.config.eval.every_steps:
-
-      def evaluate(step, state):
-        row = {"step": step, **self.evaluate(state, run.mesh)}
-        if run.is_chief:
-          run.writers.write(row, "eval")
-        log.info("step %d: held-out content loss %.4f, style loss %.4f",
-                 step, row["content_loss"], row["style_loss"])
-        return row
-
-      work.append(base.PeriodicWork("eval", self.config.eval.every_steps,
-                                    evaluate))
+      work.append(base.eval_work(
+          run, self.config.eval.every_steps,
+          lambda state: self.evaluate(state, run.mesh), _describe))
     return work
 
   def summary(self, step: int, results: dict, workdir: str) -> str:
     del workdir
-    text = f"Trained to step {step}."
-    if results.get("eval"):
-      row = results["eval"]
-      text += (f" Held-out content loss {row['content_loss']:.4f}, style "
-               f"loss {row['style_loss']:.4f}.")
-    if results.get("samples"):
-      text += f" Samples: {results['samples']}"
-    return text
+    return base.summary_text(step, results, _describe)
+
+
+def _describe(row: dict) -> str:
+  return (f"Held-out content loss {row['content_loss']:.4f}, style loss "
+          f"{row['style_loss']:.4f}")

@@ -80,13 +80,10 @@ class ClassifierTask(base.Task):
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         return jnp.mean(loss), logits
 
-      (loss, logits), grads = jax.value_and_grad(objective, has_aux=True)(
-          network.params)
-      updates, opt = self.optimizer.update(grads, state.opt, network.params)
-      params = optax.apply_updates(network.params, updates)
+      network, opt, loss, logits = base.descend(self.optimizer, network,
+                                                state.opt, objective)
       accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-      return (state.replace(step=state.step + 1,
-                            classifier=network.replace(params=params),
+      return (state.replace(step=state.step + 1, classifier=network,
                             opt=opt),
               {"loss": loss, "accuracy": accuracy})
 

@@ -16,8 +16,6 @@ data's labels for real images and random labels for generated ones; the
 encoder itself sees images only.
 """
 
-import logging
-import os
 from typing import Any
 
 import flax.struct
@@ -37,9 +35,6 @@ from cnnjax.errors import UserError
 from cnnjax.models import variables
 from cnnjax.tasks import base
 from cnnjax.tasks.encoder import config as encoder_config
-from cnnjax.utils import images as images_lib
-
-log = logging.getLogger(__name__)
 
 PURPOSE_LATENTS, PURPOSE_LABELS = 1, 2  # fold_in purposes within a step
 
@@ -146,14 +141,9 @@ class EncoderTask(base.Task):
                     for name, value in terms.items())
         return total, terms
 
-      (loss, terms), grads = jax.value_and_grad(objective, has_aux=True)(
-          state.encoder.params)
-      updates, opt = self.optimizer.update(grads, state.opt,
-                                           state.encoder.params)
-      params = optax.apply_updates(state.encoder.params, updates)
-      return (state.replace(step=state.step + 1,
-                            encoder=state.encoder.replace(params=params),
-                            opt=opt),
+      encoder, opt, loss, terms = base.descend(self.optimizer, state.encoder,
+                                               state.opt, objective)
+      return (state.replace(step=state.step + 1, encoder=encoder, opt=opt),
               {"loss": loss, **terms})
 
     return step_fn
@@ -192,43 +182,26 @@ class EncoderTask(base.Task):
     images, labels = quality.read_split(self.config.data,
                                         self.config.eval.split, 16)
 
-    def sample(step, state):
+    def grid(state):
       """Held-out images (rows 1 and 3) above their reconstructions."""
-      recon, _ = self.reconstruct_fn(state)(images, labels)
-      path = os.path.join(run.workdir, "samples", f"step_{step}.png")
-      if run.is_chief:
-        grid = np.concatenate([images[:8], np.asarray(recon)[:8],
-                               images[8:], np.asarray(recon)[8:]])
-        images_lib.save_grid(grid, path, rows=4)
-        run.writers.write_image(step, "reconstructions", path)
-      return path
+      recon = np.asarray(self.reconstruct_fn(state)(images, labels)[0])
+      return np.concatenate([images[:8], recon[:8], images[8:],
+                             recon[8:]]), 4
 
-    work = [base.PeriodicWork("samples", self.config.train.sample_every_steps,
-                              sample)]
+    work = [base.grid_work(run, self.config.train.sample_every_steps,
+                           "reconstructions", grid)]
     if self.config.eval.every_steps:
       evaluator = self.evaluator(run.mesh)
-
-      def evaluate(step, state):
-        row, _ = evaluator(self.reconstruct_fn(state))
-        row = {"step": step, **row}
-        if run.is_chief:
-          run.writers.write(row, "eval")
-        log.info("step %d: reconstruction PSNR %.2f, SSIM %.3f, class "
-                 "agreement %.3f", step, row["psnr"], row["ssim"],
-                 row["class_agreement"])
-        return row
-
-      work.append(base.PeriodicWork("eval", self.config.eval.every_steps,
-                                    evaluate))
+      work.append(base.eval_work(
+          run, self.config.eval.every_steps,
+          lambda state: evaluator(self.reconstruct_fn(state))[0], _describe))
     return work
 
   def summary(self, step: int, results: dict, workdir: str) -> str:
-    text = f"Trained to step {step}."
-    if results.get("eval"):
-      row = results["eval"]
-      text += (f" Held-out reconstruction: PSNR {row['psnr']:.2f}, SSIM "
-               f"{row['ssim']:.3f}, class agreement "
-               f"{row['class_agreement']:.3f}.")
-    if results.get("samples"):
-      text += f" Reconstructions: {results['samples']}"
-    return text
+    del workdir
+    return base.summary_text(step, results, _describe, "Reconstructions")
+
+
+def _describe(row: dict) -> str:
+  return (f"Held-out reconstruction: PSNR {row['psnr']:.2f}, SSIM "
+          f"{row['ssim']:.3f}, class agreement {row['class_agreement']:.3f}")

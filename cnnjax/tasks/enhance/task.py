@@ -20,8 +20,6 @@ training photos, the network otherwise learns each photo's one right look
 and recognises it, which held-out photos do not reward.
 """
 
-import logging
-import os
 from typing import Any
 
 import flax.struct
@@ -37,9 +35,6 @@ from cnnjax.models import variables
 from cnnjax.tasks import base
 from cnnjax.tasks.enhance import config as enhance_config
 from cnnjax.tasks.enhance import evaluate as evaluate_lib
-from cnnjax.utils import images as images_lib
-
-log = logging.getLogger(__name__)
 
 PURPOSE_JITTER = 1  # fold_in purpose within a step (the degradation: none)
 
@@ -102,16 +97,13 @@ class EnhanceTask(base.Task):
       def objective(params):
         predicted = self.predict(state.enhancer, degraded, params)
         corrected = adjust.correct(degraded, adjust.per_image(predicted))
-        return jnp.mean((corrected - originals) ** 2)
+        return jnp.mean((corrected - originals) ** 2), None
 
-      loss, grads = jax.value_and_grad(objective)(state.enhancer.params)
-      updates, opt = self.optimizer.update(grads, state.opt,
-                                           state.enhancer.params)
-      params = optax.apply_updates(state.enhancer.params, updates)
+      enhancer, opt, loss, _ = base.descend(self.optimizer, state.enhancer,
+                                            state.opt, objective)
       # PSNRs of the batch's pooled MSE: what the loss is, in dB.
       degraded_mse = jnp.mean((degraded - originals) ** 2)
-      return (state.replace(step=state.step + 1,
-                            enhancer=state.enhancer.replace(params=params),
+      return (state.replace(step=state.step + 1, enhancer=enhancer,
                             opt=opt),
               {"loss": loss, "psnr": -10.0 * jnp.log10(loss),
                "psnr_degraded": -10.0 * jnp.log10(degraded_mse)})
@@ -139,41 +131,25 @@ class EnhanceTask(base.Task):
     held_out = evaluate_lib.HeldOut(self.config, evaluate_lib.GRID_COLUMNS,
                                     evaluate_lib.GRID_SIZE)
 
-    def sample(step, state):
+    def grid(state):
       """Held-out photos: degraded, enhanced and original rows."""
-      rows = evaluate_lib.grid_rows(self.enhancer(state), held_out)
-      path = os.path.join(run.workdir, "samples", f"step_{step}.png")
-      if run.is_chief:
-        images_lib.save_grid(rows, path, rows=3)
-        run.writers.write_image(step, "enhanced", path)
-      return path
+      return evaluate_lib.grid_rows(self.enhancer(state), held_out), 3
 
-    work = [base.PeriodicWork("samples", self.config.train.sample_every_steps,
-                              sample)]
+    work = [base.grid_work(run, self.config.train.sample_every_steps,
+                           "enhanced", grid)]
     if self.config.eval.every_steps:
       evaluator = evaluate_lib.Evaluator(self.config)
       evaluator.fixed_scores()  # scikit-image missing fails before step 1
-
-      def evaluate(step, state):
-        row = {"step": step, **evaluator(self.enhancer(state))}
-        if run.is_chief:
-          run.writers.write(row, "eval")
-        log.info("step %d: held-out PSNR %.2f (degraded %.2f), SSIM %.3f",
-                 step, row["psnr_enhanced"], row["psnr_degraded"],
-                 row["ssim_enhanced"])
-        return row
-
-      work.append(base.PeriodicWork("eval", self.config.eval.every_steps,
-                                    evaluate))
+      work.append(base.eval_work(
+          run, self.config.eval.every_steps,
+          lambda state: evaluator(self.enhancer(state)), _describe))
     return work
 
   def summary(self, step: int, results: dict, workdir: str) -> str:
     del workdir
-    text = f"Trained to step {step}."
-    if results.get("eval"):
-      row = results["eval"]
-      text += (f" Held-out PSNR {row['psnr_enhanced']:.2f} dB (degraded "
-               f"{row['psnr_degraded']:.2f}), SSIM {row['ssim_enhanced']:.3f}.")
-    if results.get("samples"):
-      text += f" Samples: {results['samples']}"
-    return text
+    return base.summary_text(step, results, _describe)
+
+
+def _describe(row: dict) -> str:
+  return (f"Held-out PSNR {row['psnr_enhanced']:.2f} dB (degraded "
+          f"{row['psnr_degraded']:.2f}), SSIM {row['ssim_enhanced']:.3f}")
