@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, cli, xla_flags
 
 TINY = "configs/dcgan.py:tiny"
 
@@ -38,7 +38,7 @@ def test_two_processes_match_one(tmp_path):
                 f"--config.eval.extractor=classifier:{classifier}"]
   workdir = str(tmp_path / "multi")
   env = {**os.environ,
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+         "XLA_FLAGS": xla_flags(4),
          "JAX_PLATFORMS": "cpu", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
          "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{_free_port()}",
          "JAX_NUM_PROCESSES": "2"}

@@ -17,7 +17,7 @@ from cnnjax.errors import UserError
 from cnnjax.launch import product, spec, status as status_lib, zipped
 from cnnjax.train import loop
 from cnnjax.utils import provenance, workdir_lock
-from tests.conftest import REPO, cli, digests
+from tests.conftest import REPO, cli, xla_flags, digests
 
 TINY = os.path.join(REPO, "configs", "dcgan.py") + ":tiny"
 
@@ -266,7 +266,7 @@ def test_a_killed_sweep_finishes_with_straight_runs_digests(tmp_path):
     straight = str(tmp_path / "straight" / run.name)
     result = cli("train", f"--config={run.config}", f"--workdir={straight}",
                  *run.config_flags(), env={
-                     "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                     "XLA_FLAGS": xla_flags(4)})
     assert result.returncode == 0, result.stderr[-3000:]
     assert digests(sweep.workdir(root, run)) == digests(straight), run.name
   # W&B: one group per sweep, the name's parts as tags.
@@ -301,7 +301,7 @@ def test_submitit_jobs_requeue_a_run_that_got_sigterm(tmp_path):
   root = str(tmp_path / "root")
   sweep = spec.load(path)
   env = {**os.environ, "CNNJAX_SUBMITIT_CLUSTER": "local",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+         "XLA_FLAGS": xla_flags(2)}
   launcher = subprocess.Popen(
       [sys.executable, "-m", "cnnjax.main", "sweep", path, f"--root={root}",
        "--backend=slurm", "--timeout_min=20"], cwd=REPO, env=env,
@@ -318,6 +318,6 @@ def test_submitit_jobs_requeue_a_run_that_got_sigterm(tmp_path):
   straight = str(tmp_path / "straight")
   result = cli("train", f"--config={sweep.runs[0].config}",
                f"--workdir={straight}", *sweep.runs[0].config_flags(),
-               env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+               env={"XLA_FLAGS": xla_flags(2)})
   assert result.returncode == 0, result.stderr[-3000:]
   assert digests(first) == digests(straight)
