@@ -22,8 +22,15 @@ FAMILIES = ["dcgan", "mlp_gan", "lsgan", "sngan", "wgan_gp", "cgan"]
 @pytest.mark.parametrize("family", FAMILIES)
 def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     family, tmp_path):
+  # One device against eight for the four architectures with their own
+  # sharding concerns (batch norm, spectral norm, the critic's penalty,
+  # class embeddings); mlp_gan and lsgan (DCGAN's network, another loss)
+  # train and resume on eight only, to keep the suite within its time.
+  placements = (("one", jax.devices()[:1]), ("eight", None))
+  if family in ("mlp_gan", "lsgan"):
+    placements = placements[1:]
   runs = []
-  for name, devices in (("one", jax.devices()[:1]), ("eight", None)):
+  for name, devices in placements:
     config = load_config(family, "tiny")
     config.train.num_steps = 2
     config.train.log_every_steps = 1
@@ -36,6 +43,8 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     grid = np.asarray(Image.open(os.path.join(workdir, "samples",
                                               "step_2.png")), np.float32)
     runs.append((rows, grid))
+  if len(runs) == 1:
+    runs = runs * 2  # nothing to compare; the resume check follows
   (rows_one, grid_one), (rows_eight, grid_eight) = runs
   # Losses and logits depend on every activation: a sharding bug (batch
   # norm over one device's rows, misplaced data) shows here first.
