@@ -39,8 +39,9 @@ flags.DEFINE_string("out", None, "The PNG file to write (invert: the "
                     "folder --in).")
 flags.DEFINE_integer("seed", 0, "Seed of the latents (stylize: of the noise "
                      "that --init=noise starts from).")
-flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (lowest "
-                    "FID during training); default: the newest.")
+flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (runs "
+                    "that evaluated FID during training: the lowest); "
+                    "default: the newest.")
 flags.DEFINE_string("extractor", None, "Feature network: classifier, "
                     "classifier:<workdir>, inception_v3[:<weights.npz>] "
                     "(default: the run's eval.extractor).")
