@@ -158,10 +158,15 @@ def test_unreadable_checkpoints_exit_2_and_stay(tmp_path):
     commands.inspect(workdir, step=10)
 
 
-def _flip_middle_byte(path):
+def _flip_bytes(path, every=None):
+  """Flips the middle byte, or with `every` one byte in each `every`: the
+  largest data file also holds bytes nothing references any more (OCDBT's
+  superseded nodes), so its middle byte alone is not sure to be read."""
   with open(path, "r+b") as f:
     data = bytearray(f.read())
-    data[len(data) // 2] ^= 0xFF
+    for i in (range(every // 2, len(data), every) if every
+              else [len(data) // 2]):
+      data[i] ^= 0xFF
     f.seek(0)
     f.write(data)
 
@@ -202,13 +207,15 @@ def test_a_flipped_byte_is_detected_and_training_falls_back(
                                             "process_0-of-1.json")],
              "digest": [os.path.join(step_dir, "digest", "metadata")],
              "state metadata": [os.path.join(step_dir, "state", "_METADATA")],
-             "each array file": arrays[1:]}[damage]
+             # a spread sample of the rest: each costs one `inspect`
+             "each array file": arrays[1::3]}[damage]
   detected = 0
   for target in targets:
     workdir = str(tmp_path / "run")
     shutil.rmtree(workdir, ignore_errors=True)
     fresh()
-    _flip_middle_byte(target.replace(trained_20, workdir))
+    _flip_bytes(target.replace(trained_20, workdir),
+                every=64 if damage == "largest array file" else None)
     inspected = cli("inspect", f"--workdir={workdir}", "--step=20")
     assert "Traceback" not in inspected.stderr, inspected.stderr[-2000:]
     if inspected.returncode == 0:  # nothing that is read was damaged
@@ -226,7 +233,9 @@ def test_a_flipped_byte_is_detected_and_training_falls_back(
     assert digests(workdir) == straight(20)
     aside = os.listdir(os.path.join(workdir, "checkpoints_unreadable"))
     assert len(aside) == 1 and aside[0].startswith("20.")
-  assert detected >= 1  # the arrays' own bytes are always read
+  if damage != "each array file":  # there, either outcome is right per file
+    # one in 64 of the largest file's bytes cannot all fall in unread bytes
+    assert detected == 1
 
 
 TIMINGS = ("steps_per_sec", "images_per_sec", "wall_time")
