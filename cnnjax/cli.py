@@ -14,7 +14,7 @@ COMMANDS = {
               ("config", "workdir", "allow_config_change", "multihost")),
     "sample": ("Write a grid of samples of a run's checkpoint.",
                ("workdir", "out", "num", "seed", "step", "class",
-                "overwrite")),
+                "truncation", "noise_mode", "style_mix", "overwrite")),
     "eval": ("Print (and append to metrics.jsonl) the sample-quality metrics "
              "of a checkpoint, or a classifier's test accuracy.",
              ("workdir", "step", "extractor", "num_samples")),

@@ -18,11 +18,16 @@ log = logging.getLogger(__name__)
 
 def sample(workdir: str, num: int, out: str, seed: int = 0,
            step: int | str | None = None, overwrite: bool = False,
-           class_label: int | None = None, batch_size: int = 256) -> dict:
+           class_label: int | None = None, batch_size: int = 256,
+           truncation: float = 1.0, noise_mode: str | None = None,
+           style_mix: int | None = None) -> dict:
   """Writes a grid of `num` samples of the workdir's checkpoint to `out`.
 
   For a conditional model, `class_label` draws that class; without it the
-  grid has one row per class.
+  grid has one row per class. Generators with a W space (StyleGAN2) also
+  take `truncation` psi, `noise_mode` (random, const, none) and
+  `style_mix` L: StyleGAN2's style-mixing figure of min(num, 8) row and
+  column latents, rows' styles on layers < L, columns' from L on.
   """
   if num <= 0:
     raise UserError(f"--num must be positive, not {num}.")
@@ -35,15 +40,48 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
   if sample_fn is None:
     raise UserError(f"{workdir} holds a {run.task.name} run, which has no "
                     "generator; sample needs a GAN run.")
-  pictures, rows, used_ema = sample_fn(run.state, num, seed=seed,
-                                       class_label=class_label,
-                                       batch_size=batch_size)
+  _check_style_options(run, workdir, truncation, noise_mode, style_mix)
+  if style_mix is not None:
+    pictures, rows, used_ema = run.task.style_mixing(
+        run.state, min(num, 8), style_mix, seed=seed,
+        class_label=class_label, truncation=truncation)
+  else:
+    options = {"truncation": truncation, "noise_mode": noise_mode}
+    pictures, rows, used_ema = sample_fn(
+        run.state, num, seed=seed, class_label=class_label,
+        batch_size=batch_size,
+        **{k: v for k, v in options.items() if v not in (None, 1.0)})
   images.save_grid(pictures, out, rows=rows)
   weights = "EMA generator" if used_ema else "generator (no EMA in this run)"
   log.info("Sampled %d images from the %s at step %d.", len(pictures),
            weights, run.step)
   return {"out": os.path.abspath(out), "step": run.step, "num": len(pictures),
-          "ema": used_ema, "class": class_label}
+          "ema": used_ema, "class": class_label, "truncation": truncation,
+          "noise_mode": noise_mode, "style_mix": style_mix}
+
+
+def _check_style_options(run, workdir, truncation, noise_mode,
+                         style_mix) -> None:
+  """--truncation, --noise_mode and --style_mix need a W space."""
+  from cnnjax.models import stylegan2
+  given = [flag for flag, value, default in
+           (("--truncation", truncation, 1.0), ("--noise_mode", noise_mode,
+                                                None),
+            ("--style_mix", style_mix, None)) if value != default]
+  if not given:
+    return
+  generator = run.config.model.generator
+  if generator.name != "stylegan2":
+    raise UserError(f"{', '.join(given)} need a generator with a W space "
+                    f"(stylegan2); {workdir} has {generator.name!r}.")
+  if noise_mode is not None and noise_mode not in stylegan2.NOISE_MODES:
+    raise UserError(f"--noise_mode={noise_mode!r}: use one of "
+                    f"{', '.join(stylegan2.NOISE_MODES)}.")
+  num_ws = run.task.num_ws()
+  if style_mix is not None and not 1 <= style_mix < num_ws:
+    raise UserError(f"--style_mix={style_mix}: the layer from which the "
+                    f"columns' styles apply, 1..{num_ws - 1} for this "
+                    f"{num_ws}-layer generator.")
 
 
 def evaluate(workdir: str, step: int | str | None = None,

@@ -134,6 +134,11 @@ def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
     fields = ([pattern.replace("*", role) for role, section in
                config.model.items() if hasattr(section, "items") and
                "base_width" in section] if "*" in pattern else [pattern])
+    if not fields:
+      raise ConfigError(
+          f"Config variant {name}={text} sets {pattern}, which no network "
+          "of this config has; set its own width fields with --config.model."
+          "<role>.<field> (e.g. channel_base for stylegan2).")
     for field in fields:
       set_field(config, field, _typed(text, get_field(config, field),
                                       f"{name}={text}"))

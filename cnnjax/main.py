@@ -58,6 +58,13 @@ flags.DEFINE_integer("batch", None,
 flags.DEFINE_bool("pipeline", False, "Time the input pipeline alone.")
 flags.DEFINE_integer("class", None, "Draw this class (conditional models); "
                      "without it, one row per class.")
+flags.DEFINE_float("truncation", 1.0, "sample: truncation psi toward the "
+                   "average w (StyleGAN2; 1 = none, 0 = the average image).")
+flags.DEFINE_string("noise_mode", None, "sample: StyleGAN2's noise: random "
+                    "(the default; fixed per latent), const or none.")
+flags.DEFINE_integer("style_mix", None, "sample: write StyleGAN2's style-"
+                     "mixing grid instead, rows' styles on layers below this "
+                     "one, columns' from it on (min(--num, 8) of each).")
 flags.DEFINE_bool("json", False, "Print the config as JSON (default: as "
                   "YAML-like text).")
 flags.DEFINE_string("root", None, "Folder of sweeps: a sweep's runs go to "
@@ -288,7 +295,10 @@ def main(argv: list[str]) -> None:
       result = commands.sample(workdir, FLAGS.num, FLAGS.out,
                                seed=FLAGS.seed, step=_step(),
                                overwrite=FLAGS.overwrite,
-                               class_label=FLAGS["class"].value)
+                               class_label=FLAGS["class"].value,
+                               truncation=FLAGS.truncation,
+                               noise_mode=FLAGS.noise_mode,
+                               style_mix=FLAGS.style_mix)
       print(f"Wrote {result['num']} samples of step {result['step']} "
             f"({'EMA' if result['ema'] else 'raw'} generator) to "
             f"{result['out']}", flush=True)

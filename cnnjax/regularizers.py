@@ -1,4 +1,5 @@
-"""Discriminator regularisers: WGAN-GP's gradient penalty and R1.
+"""Discriminator regularisers, WGAN-GP's gradient penalty and R1, and
+the generator's path lengths (StyleGAN2's path length regularisation).
 
 Both take `d_fn(images) -> logits [B]`, a function the caller closes over
 the discriminator's parameters, so the penalties stay differentiable with
@@ -63,3 +64,18 @@ def lazy_regularization_adam(lr: float, b1: float, b2: float,
   """
   c = every / (every + 1)
   return lr * c, b1**c, b2**c
+
+
+def path_lengths(synthesis, ws: jax.Array, key: jax.Array) -> jax.Array:
+  """StyleGAN2's path lengths |J_w^T y|: per sample, the norm of the
+  gradient of sum(G(w) * y) with respect to its W+ codes, y ~ N(0, I) /
+  sqrt(H W) drawn from `key`, the norm taken over w_dim and averaged over
+  the layers (stylegan2-ada-pytorch's pl_lengths). `synthesis(ws)` maps
+  [N, num_ws, w_dim] to images [N, H, W, C], sample by sample (no batch
+  coupling), so the gradient of the sum is each sample's own.
+  """
+  images, pullback = jax.vjp(synthesis, ws)
+  h, w = images.shape[1], images.shape[2]
+  y = jax.random.normal(key, images.shape, images.dtype) / jnp.sqrt(h * w)
+  (grads,) = pullback(y)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))

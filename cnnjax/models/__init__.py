@@ -29,14 +29,16 @@ from flax import nnx
 
 from cnnjax.errors import ConfigError
 from cnnjax.models import (classifier, dcgan, decoder, encoder, enhancer, mlp,
-                           resnet)
+                           resnet, stylegan2)
 
 REGISTRY = {
     "generator": {"dcgan": dcgan.Generator, "mlp": mlp.Generator,
-                  "resnet": resnet.Generator},
+                  "resnet": resnet.Generator,
+                  "stylegan2": stylegan2.Generator},
     "discriminator": {"dcgan": dcgan.Discriminator,
                       "mlp": mlp.Discriminator,
-                      "resnet": resnet.Discriminator},
+                      "resnet": resnet.Discriminator,
+                      "stylegan2": stylegan2.Discriminator},
     "classifier": {"cnn": classifier.Classifier},
     "encoder": {"dcgan": encoder.DcganEncoder,
                 "resnet": encoder.ResnetEncoder},

@@ -1,6 +1,8 @@
 """Every GAN family trains from its config on 1 and on 8 devices (and the
-two agree), resumes bitwise with spectral norm, EMA and DiffAugment on, and
-samples conditionally where it applies."""
+two agree) and resumes bitwise, SNGAN with spectral norm, EMA, lazy R1,
+DiffAugment and ADA all on, StyleGAN2 with lazy R1, path length
+regularisation, style mixing and noise; conditional families sample by
+class."""
 
 import json
 import os
@@ -15,7 +17,8 @@ from cnnjax.errors import UserError
 from cnnjax.train import loop
 from tests.conftest import digests, load_config
 
-FAMILIES = ["dcgan", "mlp_gan", "lsgan", "sngan", "wgan_gp", "cgan"]
+FAMILIES = ["dcgan", "mlp_gan", "lsgan", "sngan", "wgan_gp", "cgan",
+            "stylegan2"]
 
 
 @pytest.mark.slow
@@ -29,9 +32,9 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
   placements = (("one", jax.devices()[:1]), ("eight", None))
   if family in ("mlp_gan", "lsgan"):
     placements = placements[1:]
-  runs = []
+  results = []
   for name, devices in placements:
-    config = load_config(family, "tiny")
+    config = _config(family)
     config.train.num_steps = 2
     config.train.log_every_steps = 1
     workdir = str(tmp_path / name)
@@ -40,11 +43,18 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     assert [r["step"] for r in rows] == [1, 2]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
                for r in rows)
+    # Each row reports the penalties its step computed: WGAN-GP's at every
+    # D update; lazy R1 (r1_every=2, n_critic=2) at the first of each step.
+    penalty = {"wgan_gp": "gp", "sngan": "r1"}.get(family)
+    assert penalty is None or all(r[penalty] > 0 for r in rows), rows
+    if family == "stylegan2":  # lazy R1 and path length, both every 2
+      assert rows[0]["r1"] > 0 and rows[0]["pl_penalty"] > 0, rows
+      assert rows[0]["pl_length"] > 0, rows
     grid = np.asarray(Image.open(os.path.join(workdir, "samples",
                                               "step_2.png")), np.float32)
-    runs.append((rows, grid))
-  if len(runs) == 2:
-    (rows_one, grid_one), (rows_eight, grid_eight) = runs
+    results.append((rows, grid))
+  if len(results) == 2:
+    (rows_one, grid_one), (rows_eight, grid_eight) = results
     # Losses and logits depend on every activation: a sharding bug (batch
     # norm over one device's rows, misplaced data) shows here first.
     for one, eight in zip(rows_one, rows_eight):
@@ -57,63 +67,36 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     # any device count; what the parameters compute is unaffected.)
     assert np.abs(grid_one - grid_eight).max() <= 2.0  # uint8 levels
   # Stopped after step 1 and resumed on 8 devices: bitwise the straight run.
-  config = load_config(family, "tiny")
+  config = _config(family)
   config.train.num_steps, config.train.log_every_steps = 1, 1
   resumed = str(tmp_path / "resumed")
   loop.train_and_evaluate(config, resumed)
   config.train.num_steps = 2
   loop.train_and_evaluate(config, resumed)
   assert digests(resumed) == digests(str(tmp_path / "eight"))
+  if family == "sngan":
+    state = runs.load(resumed).state
+    assert 0 < float(state.ada_p) <= 1
+    # The power-iteration vectors are part of the checkpointed (and
+    # compared) state.
+    paths = [jax.tree_util.keystr(path) for path, _ in
+             jax.tree_util.tree_flatten_with_path(
+                 state.discriminator.buffers)[0]]
+    assert sum("['u']" in path for path in paths) >= 4, paths
 
 
-@pytest.mark.slow
-def test_penalties_are_logged(tmp_path):
-  config = load_config("wgan_gp", "tiny")
-  config.train.num_steps, config.train.log_every_steps = 2, 1
-  loop.train_and_evaluate(config, str(tmp_path / "gp"))
-  row = json.loads(open(tmp_path / "gp" / "metrics.jsonl").readlines()[-1])
-  assert row["gp"] > 0
-  config = load_config("sngan", "tiny")
-  config.loss.r1_gamma, config.loss.r1_every = 1.0, 2
-  config.train.num_steps, config.train.log_every_steps = 2, 1
-  loop.train_and_evaluate(config, str(tmp_path / "r1"))
-  rows = [json.loads(l) for l in open(tmp_path / "r1" / "metrics.jsonl")]
-  # Lazy R1 with r1_every=2 and n_critic=2: the first D update of every
-  # step; each row reports the penalty it computed.
-  assert len(rows) == 2 and all(r["r1"] > 0 for r in rows)
-
-
-def _sngan_augmented():
-  config = load_config("sngan", "tiny")
-  config.augment.policy = "color,translation,cutout"
-  config.augment.ada_target = 0.6
-  config.augment.ada_kimg = 0.1  # p moves visibly within a few steps
-  assert (config.ema.half_life_kimg > 0 and
-          config.model.discriminator.spectral_norm)
+def _config(family):
+  """The family's tiny config; SNGAN's with every option of a GAN step on
+  at once (their state must all resume and shard)."""
+  config = load_config(family, "tiny")
+  if family == "sngan":
+    config.loss.r1_gamma, config.loss.r1_every = 1.0, 2
+    config.augment.policy = "color,translation,cutout"
+    config.augment.ada_target = 0.6
+    config.augment.ada_kimg = 0.1  # p moves visibly within a step
+    assert (config.ema.half_life_kimg > 0 and
+            config.model.discriminator.spectral_norm)
   return config
-
-
-@pytest.mark.slow
-def test_spectral_norm_ema_augment_resume_is_bitwise(tmp_path):
-  straight = _sngan_augmented()
-  straight.train.num_steps = 4
-  loop.train_and_evaluate(straight, str(tmp_path / "straight"))
-  resumed = _sngan_augmented()
-  resumed.train.num_steps = 2
-  loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
-  resumed.train.num_steps = 4
-  loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
-  a = digests(str(tmp_path / "straight"))
-  b = digests(str(tmp_path / "resumed"))
-  assert a == b
-  state = runs.load(str(tmp_path / "straight")).state
-  assert 0 < float(state.ada_p) <= 1
-  # The power-iteration vectors are part of the checkpointed (and compared)
-  # state.
-  paths = [jax.tree_util.keystr(path) for path, _ in
-           jax.tree_util.tree_flatten_with_path(
-               state.discriminator.buffers)[0]]
-  assert sum("['u']" in path for path in paths) >= 4, paths
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +134,45 @@ def test_class_changes_the_sample(conditional_run, tmp_path):
     commands.sample(workdir, 4, out, class_label=label, seed=1)
     pictures.append(np.asarray(Image.open(out), np.float32))
   assert np.abs(pictures[0] - pictures[1]).mean() > 0
+
+
+@pytest.fixture(scope="module")
+def stylegan2_run(tmp_path_factory):
+  config = load_config("stylegan2", "tiny")
+  config.train.num_steps = 2
+  workdir = str(tmp_path_factory.mktemp("stylegan2"))
+  loop.train_and_evaluate(config, workdir, devices=jax.devices()[:1])
+  return workdir
+
+
+def _cells(path, rows, columns):
+  grid = np.asarray(Image.open(path), np.float32)
+  return np.stack([[grid[2 + r * 34:r * 34 + 34, 2 + c * 34:c * 34 + 34]
+                    for c in range(columns)] for r in range(rows)])
+
+
+def test_stylegan2_truncation_noise_and_style_mixing(stylegan2_run,
+                                                     conditional_run,
+                                                     tmp_path):
+  out = str(tmp_path / "psi0.png")
+  info = commands.sample(stylegan2_run, 4, out, truncation=0.0,
+                         noise_mode="const")
+  assert (info["truncation"], info["noise_mode"]) == (0.0, "const")
+  cells = _cells(out, 2, 2).reshape(4, 32, 32)
+  assert np.abs(cells - cells[0]).max() == 0  # psi = 0: all are w_avg's
+  plain = str(tmp_path / "plain.png")
+  commands.sample(stylegan2_run, 4, plain)
+  cells = _cells(plain, 2, 2).reshape(4, 32, 32)
+  assert np.abs(cells - cells[0]).max() > 0
+  # Style mixing: a (3 + 1) x (3 + 1) grid whose first row and column are
+  # the plain images of the column and row latents.
+  mixed = str(tmp_path / "mix.png")
+  commands.sample(stylegan2_run, 3, mixed, style_mix=2)
+  assert Image.open(mixed).size == (4 * 34 + 2, 4 * 34 + 2)
+  for bad, match in (({"style_mix": 99}, "1..7"),
+                     ({"noise_mode": "fresh"}, "random, const, none")):
+    with pytest.raises(UserError, match=match):
+      commands.sample(stylegan2_run, 4, str(tmp_path / "x.png"), **bad)
+  with pytest.raises(UserError, match="W space"):
+    commands.sample(conditional_run[0], 4, str(tmp_path / "y.png"),
+                    truncation=0.5)

@@ -142,7 +142,7 @@ def test_eager_r1_is_added_to_the_main_loss():
   z = jax.random.normal(jax.random.fold_in(key, phases.PURPOSE_LATENT),
                         (config.train.batch_size, 16))
   fake, _ = ctx.generate(state.generator.params, state.generator.buffers, z,
-                         None)
+                         None, key)
   real = batch["image"][0]
   d = state.discriminator
   d_loss_fn, _ = ctx.losses()

@@ -41,6 +41,13 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.r1_gamma = 0.0  # R1 weight gamma; 0 = off
   # Lazy R1: a regularisation phase of its own every k D steps.
   config.loss.r1_every = 16
+  # Path length regularisation (StyleGAN2; generators with a W space): the
+  # weight (2 in the paper; 0 = off), every k G steps, on batch / shrink
+  # latents, and the decay of its running mean of path lengths.
+  config.loss.pl_weight = 0.0
+  config.loss.pl_every = 4
+  config.loss.pl_batch_shrink = 2
+  config.loss.pl_decay = 0.01
 
   config.optim = ml_collections.ConfigDict()
   config.optim.g_lr = 2e-4
@@ -62,6 +69,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.augment.ada_kimg = 500.0  # images for p to move by 1
 
   config.eval = ml_collections.ConfigDict()
+  # Truncation psi of the evaluated generator (StyleGAN2's W space; 1 = none).
+  config.eval.truncation = 1.0
   # Every N steps: FID, KID, precision/recall, IS (and class accuracy) into
   # metrics.jsonl and W&B, and a best checkpoint by FID; 0 = off.
   config.eval.every_steps = 0
@@ -85,7 +94,12 @@ def apply_arg(config: ml_collections.ConfigDict, arg: str | None,
               **tiny) -> ml_collections.ConfigDict:
   """A config file's argument (dataset, "tiny"); `tiny` are a family's own
   dotted fields for the tiny variant, e.g. `**{"train.n_critic": 2}`."""
-  return config_lib.apply_arg(config, arg, {**TINY, **tiny})
+  fields = {**TINY, **tiny}
+  # Families without a base_width (StyleGAN2's channel_base) skip it.
+  fields = {k: v for k, v in fields.items()
+            if not k.endswith(".base_width") or
+            "base_width" in config_lib.get_field(config, k.rsplit(".", 1)[0])}
+  return config_lib.apply_arg(config, arg, fields)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -116,6 +130,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check(config.loss.gp_weight >= 0 and config.loss.r1_gamma >= 0,
         "loss.gp_weight and loss.r1_gamma must be >= 0.")
   check(config.loss.r1_every >= 1, "loss.r1_every must be >= 1.")
+  check(config.loss.pl_weight >= 0, "loss.pl_weight must be >= 0 (0 = off).")
+  check(config.loss.pl_every >= 1 and config.loss.pl_batch_shrink >= 1,
+        "loss.pl_every and loss.pl_batch_shrink must be >= 1.")
+  check(0 < config.loss.pl_decay <= 1, "loss.pl_decay must be in (0, 1].")
+  if config.loss.pl_weight > 0:
+    generator = models.family("generator", config.model.generator.name)
+    check(hasattr(generator, "synthesis"),
+          f"loss.pl_weight > 0 needs a generator with a W space "
+          f"(stylegan2), not {config.model.generator.name!r}; set "
+          "--config.loss.pl_weight=0.")
+  check(config.eval.truncation == 1.0 or hasattr(
+      models.family("generator", config.model.generator.name), "synthesis"),
+        "eval.truncation needs a generator with a W space (stylegan2).")
   transforms = [t for t in config.augment.policy.split(",") if t]
   unknown = sorted(set(transforms) - set(augment.TRANSFORMS))
   check(not unknown, f"augment.policy has unknown transforms {unknown}; use "

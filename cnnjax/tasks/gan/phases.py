@@ -3,8 +3,10 @@
 One step runs, `train.n_critic` times, D main (the adversarial loss, plus
 penalties taken at every update, like WGAN-GP's) and D regularisation when
 due (R1 every `loss.r1_every` D updates); then G main, and G regularisation
-when due (none yet: path-length regularisation is one more `Regularizer`
-of the generator); then the hooks: the generator EMA and ADA's probability.
+when due (path length regularisation); then the hooks: the generator EMA and ADA's probability.
+
+Path length regularisation (StyleGAN2) is such a generator phase, with
+its running mean of path lengths as the phase's state.
 
 A `Regularizer` applied every k > 1 updates is a phase of its own: a
 separate optimizer update of its network with the penalty times k, and
@@ -19,6 +21,7 @@ resumed or multi-device runs draw the same numbers.
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -39,6 +42,7 @@ PURPOSE_AUGMENT_FAKE = 4
 PURPOSE_PENALTY = 5
 PURPOSE_AUGMENT_GENERATOR = 6
 PURPOSE_REGULARIZER = 7
+PURPOSE_GENERATOR = 8  # G's own randomness: StyleGAN2's noise and mixing
 
 
 def fresh(tree):
@@ -78,12 +82,38 @@ def _r1_loss(ctx, params, buffers, inputs, key, state):
   return (gamma / 2) * every * penalty, {"r1": penalty}, state
 
 
+def _pl_loss(ctx, params, buffers, batch_size, key, pl_mean):
+  """StyleGAN2's path length penalty on batch / shrink fresh latents (with
+  style mixing and noise, as G trains): (|J_w^T y| - a)^2, a the running
+  mean moved toward this batch's mean length before the penalty is taken
+  (and, as in stylegan2-ada-pytorch, differentiated through)."""
+  loss = ctx.config.loss
+  n = max(1, batch_size // loss.pl_batch_shrink)
+  z, labels = ctx.draw(key, n)
+  generator = nnx.merge(ctx.modules.generator, params, fresh(buffers))
+  g_key = jax.random.fold_in(key, PURPOSE_GENERATOR)
+  ws = generator.styles(z, labels, key=g_key, train=True)
+  lengths = regularizers.path_lengths(
+      lambda w: generator.synthesis(w, key=jax.random.fold_in(g_key, 2)),
+      ws, jax.random.fold_in(key, PURPOSE_PENALTY))
+  mean = pl_mean + loss.pl_decay * (jnp.mean(lengths) - pl_mean)
+  penalty = jnp.mean(jnp.square(lengths - mean))
+  return (loss.pl_weight * loss.pl_every * penalty,
+          {"pl_penalty": penalty, "pl_length": jnp.mean(lengths)},
+          jax.lax.stop_gradient(mean))
+
+
 def regularizer_phases(config) -> list[Regularizer]:
   """The regularisation phases a config enables."""
   phases = []
   if config.loss.r1_gamma > 0:
     phases.append(Regularizer("r1", "discriminator", config.loss.r1_every,
                               _r1_loss, metrics=("r1",)))
+  if config.loss.get("pl_weight", 0.0) > 0:
+    phases.append(Regularizer(
+        "pl", "generator", config.loss.pl_every, _pl_loss,
+        metrics=("pl_penalty", "pl_length"),
+        init=lambda config: jnp.zeros((), jnp.float32)))
   return phases
 
 
@@ -143,10 +173,16 @@ class StepContext:
                                   (batch_size,), 0, self.num_classes)
     return z, labels
 
-  def generate(self, g_params, g_buffers, z, labels):
-    """G in train mode: (images, G's updated buffers)."""
+  def generate(self, g_params, g_buffers, z, labels, key):
+    """G in train mode: (images, G's updated buffers). `key` feeds the
+    generators that draw randomness of their own (StyleGAN2's noise and
+    style mixing)."""
     generator = nnx.merge(self.modules.generator, g_params, g_buffers)
-    fake = generator(z, labels, train=True)
+    if takes_key(generator):
+      fake = generator(z, labels, train=True,
+                       key=jax.random.fold_in(key, PURPOSE_GENERATOR))
+    else:
+      fake = generator(z, labels, train=True)
     return fake, nnx.state(generator, BUFFERS)
 
   def augmented(self, images, key, probability):
@@ -154,6 +190,11 @@ class StepContext:
     if not policy:
       return images
     return augment.diff_augment(images, key, policy, probability)
+
+
+def takes_key(generator) -> bool:
+  """Whether a generator draws randomness of its own (a `key` argument)."""
+  return "key" in inspect.signature(type(generator).__call__).parameters
 
 
 def _update(optimizer, grads, opt_state, params):

@@ -38,7 +38,8 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
     d, d_opt, reg_states, g_buffers = carry
     critic_key = jax.random.fold_in(key, index)
     z, fake_labels = ctx.draw(critic_key, real.shape[0])
-    fake, g_buffers = ctx.generate(g_params, g_buffers, z, fake_labels)
+    fake, g_buffers = ctx.generate(g_params, g_buffers, z, fake_labels,
+                                   critic_key)
     d, d_opt, reg_states, output = phases_lib.critic_update(
         ctx, d, d_opt, reg_states, real, labels, fake, fake_labels,
         critic_key, step * n_critic + index, probability)
@@ -76,7 +77,8 @@ def make_step_fn(config, modules: Modules, mesh: Mesh,
     critic_key = jax.random.fold_in(key, last)
     z, fake_labels = ctx.draw(critic_key, reals.shape[1])
     fake, generator_vjp, g_buffers = jax.vjp(
-        lambda p, b: ctx.generate(p, b, z, fake_labels), g_params, g_buffers,
+        lambda p, b: ctx.generate(p, b, z, fake_labels, critic_key),
+        g_params, g_buffers,
         has_aux=True)
     d, d_opt, reg_states, output = phases_lib.critic_update(
         ctx, d, d_opt, reg_states, reals[last], labels_of(last), fake,

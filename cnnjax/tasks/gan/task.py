@@ -6,7 +6,9 @@ import logging
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax.sharding import Mesh
 
 from cnnjax.errors import UserError
@@ -88,7 +90,8 @@ class GanTask(base.Task):
                 num_samples: int | None = None) -> evaluate_lib.Evaluator:
     config = self.config
     return evaluate_lib.Evaluator(
-        sampling.generate_fn(self.modules),
+        sampling.generate_fn(self.modules,
+                             config.eval.get("truncation", 1.0)),
         latent_dim=config.model.generator.latent_dim,
         num_classes=config.model.num_classes, settings=config.eval,
         data_config=config.data, mesh=mesh, extractor=extractor,
@@ -106,10 +109,12 @@ class GanTask(base.Task):
     return self._evaluate(self.evaluator(mesh, extractor, num_samples), state)
 
   def sample(self, state, num: int, *, seed: int = 0,
-             class_label: int | None = None, batch_size: int = 256):
+             class_label: int | None = None, batch_size: int = 256,
+             truncation: float = 1.0, noise_mode: str | None = None):
     """(images [num', R, R, C] in [-1, 1], grid rows or None, used EMA):
     `num` samples, or for a conditional model without `class_label` one row
-    per class (num' rounds down to a multiple of the classes)."""
+    per class (num' rounds down to a multiple of the classes). `truncation`
+    and `noise_mode`: StyleGAN2's (see `sampling.generate_fn`)."""
     num_classes = self.config.model.num_classes
     if class_label is not None and not 0 <= class_label < max(num_classes, 1):
       raise UserError(
@@ -119,7 +124,8 @@ class GanTask(base.Task):
     z, labels, rows = sampling.grid_inputs(
         seed, num, self.config.model.generator.latent_dim, num_classes,
         PURPOSE_SAMPLE, class_label)
-    generate = jax.jit(sampling.generate_fn(self.modules))
+    generate = jax.jit(sampling.generate_fn(self.modules, truncation,
+                                            noise_mode))
     weights = sampling.sampling_weights(state)
     batches = [(z[i:i + batch_size],
                 None if labels is None else labels[i:i + batch_size])
@@ -127,6 +133,26 @@ class GanTask(base.Task):
     pictures = np.concatenate([np.asarray(generate(weights, *batch))
                                for batch in batches])
     return pictures, rows, state.ema_params is not None
+
+  def num_ws(self) -> int:
+    """W+'s number of layers (generators with a W space)."""
+    return nnx.eval_shape(lambda: state_lib.build_networks(
+        self.config, 0))[0].num_ws
+
+  def style_mixing(self, state, num: int, layer: int, *, seed: int = 0,
+                   class_label: int | None = None, truncation: float = 1.0):
+    """StyleGAN2's style-mixing figure as (images, rows, used EMA): `num`
+    row and `num` column latents (see `sampling.style_mixing_grid`)."""
+    latent_dim = self.config.model.generator.latent_dim
+    z = sampling.latents(seed, 2 * num, latent_dim, PURPOSE_SAMPLE)
+    labels = None
+    if self.config.model.num_classes:
+      labels = jnp.full((num,), class_label or 0, jnp.int32)
+    grid = jax.jit(lambda w: sampling.style_mixing_grid(
+        self.modules, w, z[:num], z[num:], layer, labels, truncation))(
+            sampling.sampling_weights(state))
+    pictures = np.asarray(grid).reshape(-1, *grid.shape[2:])
+    return pictures, num + 1, state.ema_params is not None
 
   def summary(self, step: int, results: dict, workdir: str) -> str:
     path = results.get("samples") or os.path.join(workdir, "samples",
