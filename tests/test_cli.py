@@ -92,7 +92,7 @@ def test_sample_and_inspect(trained, tmp_path):
     (["train", f"--config={TINY}", "--config.train.num_steps=lots"],
      ["num_steps"]),
     (["train", f"--config={TINY}", "--config.data.resolution=30"],
-     ["28, 32 or 64"]),
+     ["28, 32, 64, 128 or 256"]),
     (["train", "--config=configs/dcgan.py:cifar"], ["fashion_mnist, digits"]),
     (["train", "--config=configs/nope.py"], ["nope.py"]),
     (["train"], ["--config is required"]),

@@ -111,6 +111,11 @@ def check(role: str, section, *, resolution: int, num_classes: int) -> None:
     raise ConfigError(
         f"Invalid config: model.num_classes > 0 needs a conditional {role} "
         f"({conditional}), not {section.name!r}.")
+  resolutions = getattr(cls, "resolutions", (28, 32, 64))
+  if resolution not in resolutions:
+    raise ConfigError(
+        f"Invalid config: data.resolution={resolution}: the {role} "
+        f"{section.name!r} is built for {', '.join(map(str, resolutions))}.")
   problems = getattr(cls, "config_problems", None)
   for problem in (problems(given, resolution) if problems else []):
     raise ConfigError(f"Invalid config: {where}.{problem}")

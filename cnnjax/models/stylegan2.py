@@ -32,6 +32,7 @@ from cnnjax.models import layers
 from cnnjax.models import style_ops as ops
 
 NOISE_MODES = ("random", "const", "none")
+RESOLUTIONS = (32, 64, 128, 256)  # data.resolution values it is built for
 
 
 def _width(resolution: int, channel_base: int, channel_max: int) -> int:
@@ -198,6 +199,8 @@ class SynthesisBlock(nnx.Module):
 class Generator(nnx.Module):
   """StyleGAN2's generator: z -> image in about [-1, 1] (not clipped, as
   StyleGAN2's)."""
+
+  resolutions = RESOLUTIONS
 
   def __init__(self, *, latent_dim: int = 512, w_dim: int = 512,
                mapping_layers: int = 8, channel_base: int = 32768,
@@ -368,6 +371,8 @@ class Discriminator(nnx.Module):
   """StyleGAN2's residual discriminator: fromRGB, residual blocks down to
   4x4, minibatch stddev, conv, dense, and a logit (conditional: the
   projection of the features on a class embedding mapped to cmap_dim)."""
+
+  resolutions = RESOLUTIONS
 
   def __init__(self, *, channel_base: int = 32768, channel_max: int = 512,
                mbstd_group: int = 4, mbstd_channels: int = 1,

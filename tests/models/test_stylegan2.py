@@ -248,3 +248,22 @@ def test_config_problems_are_named():
   text = " ".join(problems)
   assert "power of two" in text and "style_mixing" in text
   assert "noise_mode" in text
+
+
+def test_configs_resolve_and_a_width_variant_is_refused():
+  from cnnjax import tasks
+  from cnnjax.errors import ConfigError
+  from tests.conftest import load_config
+  for arg, resolution, channels in (("fashion_mnist", 32, 1),
+                                    ("rgb128", 128, 3),
+                                    ("digits,cond,tiny", 32, 1)):
+    config = load_config("stylegan2", arg)
+    if arg == "rgb128":
+      config.data.name = "folder:/photos"
+    tasks.get("gan").validate(config, num_devices=8)
+    assert (config.data.resolution, config.data.channels) == (resolution,
+                                                               channels)
+  assert load_config("stylegan2", "rgb128").train.batch_size == 32
+  assert load_config("stylegan2", "digits,cond,tiny").model.num_classes == 10
+  with pytest.raises(ConfigError, match="channel_base"):
+    load_config("stylegan2", "fashion_mnist,width=64")

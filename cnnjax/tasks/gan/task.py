@@ -30,6 +30,8 @@ class GanTask(base.Task):
   """A GAN of any registered generator and discriminator family."""
 
   name = "gan"
+  # Each family checks its own (models.check): StyleGAN2 goes to 256.
+  resolutions = (28, 32, 64, 128, 256)
   config_module = gan_config
 
   def __init__(self, config):
