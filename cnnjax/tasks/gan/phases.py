@@ -109,7 +109,7 @@ def regularizer_phases(config) -> list[Regularizer]:
   if config.loss.r1_gamma > 0:
     phases.append(Regularizer("r1", "discriminator", config.loss.r1_every,
                               _r1_loss, metrics=("r1",)))
-  if config.loss.get("pl_weight", 0.0) > 0:
+  if config.loss.pl_weight > 0:
     phases.append(Regularizer(
         "pl", "generator", config.loss.pl_every, _pl_loss,
         metrics=("pl_penalty", "pl_length"),

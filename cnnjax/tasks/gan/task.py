@@ -93,7 +93,7 @@ class GanTask(base.Task):
     config = self.config
     return evaluate_lib.Evaluator(
         sampling.generate_fn(self.modules,
-                             config.eval.get("truncation", 1.0)),
+                             config.eval.truncation),
         latent_dim=config.model.generator.latent_dim,
         num_classes=config.model.num_classes, settings=config.eval,
         data_config=config.data, mesh=mesh, extractor=extractor,
