@@ -170,7 +170,8 @@ def test_stylegan2_truncation_noise_and_style_mixing(stylegan2_run,
   commands.sample(stylegan2_run, 3, mixed, style_mix=2)
   assert Image.open(mixed).size == (4 * 34 + 2, 4 * 34 + 2)
   for bad, match in (({"style_mix": 99}, "1..7"),
-                     ({"noise_mode": "fresh"}, "random, const, none")):
+                     ({"noise_mode": "fresh"}, "random, const, none"),
+                     ({"style_mix": 2, "class_label": 3}, "unconditional")):
     with pytest.raises(UserError, match=match):
       commands.sample(stylegan2_run, 4, str(tmp_path / "x.png"), **bad)
   with pytest.raises(UserError, match="W space"):

@@ -118,11 +118,7 @@ class GanTask(base.Task):
     per class (num' rounds down to a multiple of the classes). `truncation`
     and `noise_mode`: StyleGAN2's (see `sampling.generate_fn`)."""
     num_classes = self.config.model.num_classes
-    if class_label is not None and not 0 <= class_label < max(num_classes, 1):
-      raise UserError(
-          f"--class {class_label} is not a class of this run" +
-          (f" (0..{num_classes - 1})." if num_classes else
-           ": its model is unconditional; leave out --class."))
+    self._check_class(class_label)
     z, labels, rows = sampling.grid_inputs(
         seed, num, self.config.model.generator.latent_dim, num_classes,
         PURPOSE_SAMPLE, class_label)
@@ -136,6 +132,14 @@ class GanTask(base.Task):
                                for batch in batches])
     return pictures, rows, state.ema_params is not None
 
+  def _check_class(self, class_label: int | None) -> None:
+    num_classes = self.config.model.num_classes
+    if class_label is not None and not 0 <= class_label < max(num_classes, 1):
+      raise UserError(
+          f"--class {class_label} is not a class of this run" +
+          (f" (0..{num_classes - 1})." if num_classes else
+           ": its model is unconditional; leave out --class."))
+
   def num_ws(self) -> int:
     """W+'s number of layers (generators with a W space)."""
     return nnx.eval_shape(lambda: state_lib.build_networks(
@@ -145,6 +149,7 @@ class GanTask(base.Task):
                    class_label: int | None = None, truncation: float = 1.0):
     """StyleGAN2's style-mixing figure as (images, rows, used EMA): `num`
     row and `num` column latents (see `sampling.style_mixing_grid`)."""
+    self._check_class(class_label)
     latent_dim = self.config.model.generator.latent_dim
     z = sampling.latents(seed, 2 * num, latent_dim, PURPOSE_SAMPLE)
     labels = None
