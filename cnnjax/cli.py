@@ -48,7 +48,8 @@ COMMANDS = {
     "compare": ("Print one table of runs (differing config fields, final "
                 "and best metrics, steps, speed) from their workdirs, and "
                 "optionally --plot a metric: cnnjax compare DIR...",
-                ("sort", "fields", "format", "plot", "metric", "against")),
+                ("sort", "fields", "step", "mean_over", "format", "plot", "metric",
+                 "against")),
     "stylize": ("Gatys style transfer of a content image onto the style of "
                 "others (VGG-19; random weights when no converted file "
                 "exists), or AdaIN with a trained decoder (--method adain "

@@ -7,6 +7,12 @@ the lowest with its step, kid, precision, recall, inception_score;
 classifiers: test_accuracy), steps, median images/s and wall time (the
 launches' train time, summed). Runs whose code commit, uncommitted changes
 or library versions differ from the others' are flagged in `provenance`.
+
+`at_step` reads each run as it was at that step (a budget inside longer
+runs: the evaluations, speed and wall time up to it). `mean_over` (e.g.
+train.seed) folds runs that differ only in those fields into one row: the
+mean of each number, its sample standard deviation in `<column>_std`, and
+`n`, the runs folded.
 """
 
 import csv
@@ -57,9 +63,12 @@ def _rows(workdir: str) -> list[dict]:
   return files.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
 
 
-def summarize(workdir: str) -> dict:
-  """One run's row (before the differing config fields are added)."""
+def summarize(workdir: str, at_step: int | None = None) -> dict:
+  """One run's row (before the differing config fields are added), from
+  its logs up to `at_step` when given."""
   rows = _rows(workdir)
+  if at_step is not None:
+    rows = [r for r in rows if r["step"] <= at_step]
   evals = [r for r in rows if any(k in r for k in FINAL)]
   train = [r for r in rows if "images_per_sec" in r]
   row = {"run": os.path.basename(workdir), "workdir": workdir,
@@ -90,9 +99,13 @@ def _wall_time(train: list[dict]) -> float:
 
 
 def compare(paths: list[str], sort: str | None = None,
-            fields: list[str] | None = None) -> tuple[list, list]:
+            fields: list[str] | None = None, at_step: int | None = None,
+            mean_over: list[str] | None = None) -> tuple[list, list]:
   """(columns, rows) of the runs under `paths`, sorted by `sort`; the
   config columns are `fields`, or every field in which the runs differ."""
+  if at_step is not None and (isinstance(at_step, str) or at_step < 0):
+    raise UserError(f"--step={at_step}: compare takes a step number >= 0 "
+                    "(the runs as they were at that step).")
   workdirs = find_workdirs(paths)
   configs = {w: config_lib.flatten(workdir_lib.read_config(w))
              for w in workdirs}
@@ -106,19 +119,41 @@ def compare(paths: list[str], sort: str | None = None,
       raise UserError(f"--fields: no config field {', '.join(unknown)} in "
                       "these runs.")
     differing = list(fields)
+  grouping = [k for k in differing if k not in (mean_over or ())]
+  if mean_over:
+    unknown = [f for f in mean_over if f not in keys]
+    if unknown:
+      raise UserError(f"--mean_over: no config field {', '.join(unknown)} "
+                      "in these runs.")
+    # Group by every differing field but these, shown or not: runs that
+    # differ in anything else are never averaged together.
+    grouping = [k for k in keys if not k.startswith(IGNORED)
+                and k not in mean_over and
+                len({json.dumps(c.get(k), sort_keys=True)
+                     for c in configs.values()}) > 1]
+    differing = [k for k in differing if k not in mean_over]
   flags = _provenance_flags(workdirs)
   rows = []
   for workdir in workdirs:
-    row = summarize(workdir)
+    row = summarize(workdir, at_step)
     row.update({k: configs[workdir].get(k) for k in differing})
     row["provenance"] = flags[workdir]
+    row["_group"] = json.dumps([configs[workdir].get(k) for k in grouping])
     rows.append(row)
-  metrics = [k for k in ("fid", "best_fid", "best_step", "kid", "precision",
-                         "recall", "inception_score", "test_accuracy")
+  numbers = [k for k in ("step", "fid", "best_fid", "best_step", "kid",
+                         "precision", "recall", "inception_score",
+                         "test_accuracy", "images_per_sec", "wall_time_s")
              if any(k in r for r in rows)]
-  columns = (["run", *differing, "step", *metrics] +
-             [k for k in ("images_per_sec", "wall_time_s")
-              if any(k in r for r in rows)] + ["provenance"])
+  if mean_over:
+    rows = [_mean_row(group, numbers) for group in _groups(rows)]
+  metrics = [k for k in numbers
+             if k not in ("step", "images_per_sec", "wall_time_s")]
+  speed = [k for k in ("images_per_sec", "wall_time_s") if k in numbers]
+  if mean_over:
+    metrics = [c for k in metrics for c in (k, k + "_std")]
+    speed = [c for k in speed for c in (k, k + "_std")]
+  columns = (["run", *differing, *(["n"] if mean_over else []), "step",
+              *metrics, *speed, "provenance"])
   if sort:
     if sort not in columns:
       raise UserError(f"--sort={sort}: no such column; the columns are "
@@ -127,6 +162,32 @@ def compare(paths: list[str], sort: str | None = None,
     rows = sorted(present, key=lambda r: r[sort]) + [
         r for r in rows if r.get(sort) is None]
   return columns, rows
+
+
+def _groups(rows: list[dict]) -> list[list[dict]]:
+  groups = {}
+  for row in rows:
+    groups.setdefault(row["_group"], []).append(row)
+  return list(groups.values())
+
+
+def _mean_row(group: list[dict], numbers: list[str]) -> dict:
+  """One row for runs that differ only in --mean_over: each number's mean
+  and sample standard deviation over the runs that have it (None for one
+  run); the config columns are the group's; provenance notes joined."""
+  row = {k: v for k, v in group[0].items() if k not in numbers}
+  row["run"] = ",".join(r["run"] for r in group)
+  row["workdir"] = [r["workdir"] for r in group]
+  row["n"] = len(group)
+  row["provenance"] = "; ".join(sorted({r["provenance"] for r in group
+                                        if r["provenance"]}))
+  for key in numbers:
+    values = [r[key] for r in group if r.get(key) is not None]
+    if values:
+      row[key] = statistics.fmean(values)
+      row[key + "_std"] = (statistics.stdev(values) if len(values) > 1
+                           else None)
+  return row
 
 
 def _provenance_flags(workdirs: list[str]) -> dict:

@@ -41,7 +41,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the latents (stylize: of the noise "
                      "that --init=noise starts from).")
 flags.DEFINE_string("step", None, "The checkpoint's step, or 'best' (runs "
                     "that evaluated FID during training: the lowest); "
-                    "default: the newest.")
+                    "default: the newest. compare: the runs as they were "
+                    "at this step (their evaluations up to it).")
 flags.DEFINE_string("extractor", None, "Feature network: classifier, "
                     "classifier:<workdir>, inception_v3[:<weights.npz>] "
                     "(default: the run's eval.extractor).")
@@ -87,6 +88,10 @@ flags.DEFINE_string("format", "text", "text, csv or json (one object per "
 flags.DEFINE_string("plot", None, "Also write a PNG of --metric for every "
                     "run.")
 flags.DEFINE_string("metric", "fid", "The metric --plot draws.")
+flags.DEFINE_string("mean_over", None, "compare: fold runs that differ "
+                    "only in these config fields (comma-separated, e.g. "
+                    "train.seed) into one row of means and standard "
+                    "deviations.")
 flags.DEFINE_string("against", "step", "--plot's x axis: step or images "
                     "(real images seen: step x batch size x n_critic).")
 flags.DEFINE_string("images", None, "Images to invert: a PNG/JPEG file, a "
@@ -270,7 +275,9 @@ def main(argv: list[str]) -> None:
       from cnnjax import compare
       fields = (None if FLAGS.fields is None else
                 [f for f in FLAGS.fields.split(",") if f])
-      columns, rows = compare.compare(positional, FLAGS.sort, fields)
+      mean_over = [f for f in (FLAGS.mean_over or "").split(",") if f]
+      columns, rows = compare.compare(positional, FLAGS.sort, fields,
+                                      _step(), mean_over)
       print(compare.render(columns, rows, FLAGS.format), flush=True)
       if FLAGS.plot:
         path = compare.plot(positional, FLAGS.plot, FLAGS.metric,

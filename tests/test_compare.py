@@ -16,12 +16,13 @@ VERSIONS = {"python": "3.11.7", "jax": "0.10.2"}
 
 
 def _make_run(root, name, lr, evals, train, commit="a" * 40, dirty=False,
-              versions=VERSIONS):
+              versions=VERSIONS, seed=0):
   """A workdir with a config of g_lr `lr`, eval rows (step, fid) and train
   rows (step, images/s, wall_time) as given, and one provenance record."""
   workdir = os.path.join(root, name)
   config = load_config("dcgan", "tiny")
   config.optim.g_lr = lr
+  config.train.seed = seed
   config.wandb.name = name  # differs, but names the run: not compared
   workdir_lib.write_config(config_lib.to_dict(config), workdir, changes=[])
   rows = [{"step": s, "images_per_sec": ips, "wall_time": wall}
@@ -81,3 +82,43 @@ def test_compare_gives_the_expected_table(tmp_path):
   bad = cli("compare", root, "--sort=fdi")
   assert bad.returncode == 2 and "no such column" in bad.stderr
   assert cli("compare", str(tmp_path / "nothing")).returncode == 2
+
+
+def test_compare_at_a_step_and_the_mean_over_seeds(tmp_path):
+  root = str(tmp_path / "sweep")
+  # Two learning rates x seeds; lr 1e-4 with seeds 0, 1, 2, lr 2e-4 with one.
+  fids = {0: [(10, 30.0), (20, 24.0)], 1: [(10, 34.0), (20, 20.0)],
+          2: [(10, 26.0), (20, 22.0)]}
+  for seed, evals in fids.items():
+    _make_run(root, f"a{seed}", 1e-4, evals=evals, seed=seed,
+              train=[(10, 100.0 * (seed + 1), 5.0), (20, 1000.0, 9.0)])
+  _make_run(root, "b", 2e-4, evals=[(10, 40.0), (20, 10.0)],
+            train=[(10, 50.0, 4.0), (20, 50.0, 8.0)])
+
+  def table(*flags):
+    result = cli("compare", root, "--format=json", *flags)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {r["run"]: r for r in map(json.loads, result.stdout.splitlines())}
+
+  at10 = table("--step=10")
+  assert at10["a1"]["fid"] == 34.0 and at10["a1"]["step"] == 10
+  assert at10["a1"]["best_fid"] == 34.0  # step 20's 20.0 is after it
+  assert at10["a1"]["images_per_sec"] == 200.0
+  assert at10["a1"]["wall_time_s"] == 5.0
+  folded = table("--mean_over=train.seed", "--step=10")
+  assert set(folded) == {"a0,a1,a2", "b"}
+  a, b = folded["a0,a1,a2"], folded["b"]
+  assert a["n"] == 3 and b["n"] == 1
+  assert a["fid"] == 30.0 and abs(a["fid_std"] - 4.0) < 1e-12
+  assert a["images_per_sec"] == 200.0 and a["images_per_sec_std"] == 100.0
+  assert b["fid"] == 40.0 and b["fid_std"] is None
+  assert "train.seed" not in a and a["optim.g_lr"] == 1e-4
+  final = table("--mean_over=train.seed", "--sort=fid")
+  assert list(final) == ["b", "a0,a1,a2"]
+  assert abs(final["a0,a1,a2"]["fid"] - 22.0) < 1e-12
+  text = cli("compare", root, "--mean_over=train.seed")
+  assert text.returncode == 0 and "fid_std" in text.stdout.splitlines()[0]
+  for bad in ("--step=best", "--step=-1", "--mean_over=train.sead"):
+    result = cli("compare", root, bad)
+    assert result.returncode == 2, (bad, result.stderr[-1000:])
+    assert "Traceback" not in result.stderr

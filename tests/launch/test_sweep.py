@@ -84,6 +84,22 @@ def test_config_arguments_take_variants():
     load_config("dcgan", "tiny,width=wide")
 
 
+@pytest.mark.parametrize("name", sorted(
+    f[:-3] for f in os.listdir(os.path.join(REPO, "configs", "sweeps"))
+    if f.endswith(".py")))
+def test_shipped_sweeps_resolve(name):
+  """Every run of each shipped sweep file (and of its tiny form) builds a
+  config its task accepts, as `cnnjax sweep` checks before launching."""
+  from cnnjax.launch import sweep as sweep_lib
+  path = os.path.join(REPO, "configs", "sweeps", name + ".py")
+  for arg in ("", ":tiny"):
+    loaded = spec.load(path + arg)
+    names = [run.name for run in loaded.runs]
+    assert len(set(names)) == len(names) > 0
+    for run in loaded.runs:
+      sweep_lib._checked_config(run, 1)
+
+
 @pytest.mark.parametrize("body,message", [
     ("  return {'config': 'configs/dcgan.py:tiny', 'runs': [\n", "syntax"),
     ("  return {'config': 'configs/dcgan.py:tiny', 'runs': []}\n",
