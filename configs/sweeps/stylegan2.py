@@ -18,7 +18,7 @@ def get_sweep(arg=None):
   steps, every = (4, 2) if tiny else (6000, 1000)
   runs = []
   for seed in (0, 1, 2):
-    for family in ("dcgan", "stylegan2"):
+    for family in ("stylegan2", "dcgan"):
       run = {"config": f"configs/{family}.py:"
                        + ("digits,tiny" if tiny else "fashion_mnist"),
              "train.seed": seed, "train.num_steps": steps,
