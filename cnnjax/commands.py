@@ -7,6 +7,7 @@ import logging
 import os
 
 import jax
+import numpy as np
 
 from cnnjax import runs
 from cnnjax import workdir as workdir_lib
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 def sample(workdir: str, num: int, out: str, seed: int = 0,
            step: int | str | None = None, overwrite: bool = False,
            class_label: int | None = None, batch_size: int = 256,
-           truncation: float = 1.0, noise_mode: str | None = None,
+           truncation: float | list[float] = 1.0,
+           noise_mode: str | None = None,
            style_mix: int | None = None) -> dict:
   """Writes a grid of `num` samples of the workdir's checkpoint to `out`.
 
@@ -27,8 +29,18 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
   grid has one row per class. Generators with a W space (StyleGAN2) also
   take `truncation` psi, `noise_mode` (random, const, none) and
   `style_mix` L: StyleGAN2's style-mixing figure of min(num, 8) row and
-  column latents, rows' styles on layers < L, columns' from L on.
+  column latents, rows' styles on layers < L, columns' from L on. Several
+  psi values make the truncation figure: the same latents once per psi,
+  one row each (a conditional model without a class: one row per class
+  and psi).
   """
+  psis = list(truncation) if isinstance(truncation, (list, tuple)) else [
+      truncation]
+  if not psis:
+    raise UserError("--truncation needs at least one psi.")
+  if len(psis) > 1 and style_mix is not None:
+    raise UserError("--style_mix takes one --truncation psi, not "
+                    f"{len(psis)}.")
   if num <= 0:
     raise UserError(f"--num must be positive, not {num}.")
   if not out.lower().endswith(".png"):
@@ -40,23 +52,30 @@ def sample(workdir: str, num: int, out: str, seed: int = 0,
   if sample_fn is None:
     raise UserError(f"{workdir} holds a {run.task.name} run, which has no "
                     "generator; sample needs a GAN run.")
-  _check_style_options(run, workdir, truncation, noise_mode, style_mix)
+  for psi in psis:
+    _check_style_options(run, workdir, psi, noise_mode, style_mix)
   if style_mix is not None:
     pictures, rows, used_ema = run.task.style_mixing(
         run.state, min(num, 8), style_mix, seed=seed,
-        class_label=class_label, truncation=truncation)
+        class_label=class_label, truncation=psis[0])
   else:
-    options = {"truncation": truncation, "noise_mode": noise_mode}
-    pictures, rows, used_ema = sample_fn(
-        run.state, num, seed=seed, class_label=class_label,
-        batch_size=batch_size,
-        **{k: v for k, v in options.items() if v not in (None, 1.0)})
+    blocks = []
+    for psi in psis:  # the same seed: the same latents at every psi
+      options = {"truncation": psi, "noise_mode": noise_mode}
+      pictures, rows, used_ema = sample_fn(
+          run.state, num, seed=seed, class_label=class_label,
+          batch_size=batch_size,
+          **{k: v for k, v in options.items() if v not in (None, 1.0)})
+      blocks.append(pictures)
+    if len(psis) > 1:
+      pictures, rows = np.concatenate(blocks), len(psis) * (rows or 1)
   images.save_grid(pictures, out, rows=rows)
   weights = "EMA generator" if used_ema else "generator (no EMA in this run)"
   log.info("Sampled %d images from the %s at step %d.", len(pictures),
            weights, run.step)
   return {"out": os.path.abspath(out), "step": run.step, "num": len(pictures),
-          "ema": used_ema, "class": class_label, "truncation": truncation,
+          "ema": used_ema, "class": class_label,
+          "truncation": psis[0] if len(psis) == 1 else psis,
           "noise_mode": noise_mode, "style_mix": style_mix}
 
 

@@ -59,8 +59,10 @@ flags.DEFINE_integer("batch", None,
 flags.DEFINE_bool("pipeline", False, "Time the input pipeline alone.")
 flags.DEFINE_integer("class", None, "Draw this class (conditional models); "
                      "without it, one row per class.")
-flags.DEFINE_float("truncation", 1.0, "sample: truncation psi toward the "
-                   "average w (StyleGAN2; 1 = none, 0 = the average image).")
+flags.DEFINE_string("truncation", "1", "sample: truncation psi toward the "
+                    "average w (StyleGAN2; 1 = none, 0 = the average image); "
+                    "several, comma-separated (1,0.7,0.5): one row each, "
+                    "the same latents.")
 flags.DEFINE_string("noise_mode", None, "sample: StyleGAN2's noise: random "
                     "(the default; fixed per latent), const or none.")
 flags.DEFINE_integer("style_mix", None, "sample: write StyleGAN2's style-"
@@ -234,6 +236,15 @@ def _require(command: str) -> None:
             f"`cnnjax {command} --help` lists its flags.")
 
 
+def _floats(name: str) -> list[float]:
+  """A flag of comma-separated numbers."""
+  try:
+    return [float(v) for v in FLAGS[name].value.split(",") if v.strip()]
+  except ValueError:
+    raise UserError(f"--{name}={FLAGS[name].value!r}: give numbers, "
+                    "comma-separated (e.g. 1,0.7,0.5).") from None
+
+
 def _step():
   from cnnjax import workdir
   return workdir.parse_step(FLAGS.step)
@@ -303,7 +314,7 @@ def main(argv: list[str]) -> None:
                                seed=FLAGS.seed, step=_step(),
                                overwrite=FLAGS.overwrite,
                                class_label=FLAGS["class"].value,
-                               truncation=FLAGS.truncation,
+                               truncation=_floats("truncation"),
                                noise_mode=FLAGS.noise_mode,
                                style_mix=FLAGS.style_mix)
       print(f"Wrote {result['num']} samples of step {result['step']} "

@@ -121,6 +121,9 @@ def test_sample_and_inspect_need_a_workdir(tmp_path):
   _assert_clean_error(cli("sample", f"--workdir={tmp_path}",
                           f"--out={tmp_path / 'x.png'}"),
                       "not a cnnjax workdir")
+  _assert_clean_error(cli("sample", f"--workdir={tmp_path}",
+                          f"--out={tmp_path / 'x.png'}", "--truncation=1,x"),
+                      "--truncation='1,x': give numbers")
 
 
 def test_bench_prints_one_json_line(tmp_path):

@@ -164,6 +164,17 @@ def test_stylegan2_truncation_noise_and_style_mixing(stylegan2_run,
   commands.sample(stylegan2_run, 4, plain)
   cells = _cells(plain, 2, 2).reshape(4, 32, 32)
   assert np.abs(cells - cells[0]).max() > 0
+  # The truncation figure: a row per psi, the same latents in each.
+  rows = str(tmp_path / "psis.png")
+  info = commands.sample(stylegan2_run, 4, rows, truncation=[1.0, 0.0])
+  assert info["truncation"] == [1.0, 0.0]
+  cells = _cells(rows, 2, 4)
+  np.testing.assert_array_equal(cells[0],
+                                _cells(plain, 2, 2).reshape(4, 32, 32))
+  assert np.abs(cells[1] - cells[1][0]).max() == 0
+  with pytest.raises(UserError, match="one --truncation"):
+    commands.sample(stylegan2_run, 3, str(tmp_path / "z.png"), style_mix=2,
+                    truncation=[1.0, 0.5])
   # Style mixing: a (3 + 1) x (3 + 1) grid whose first row and column are
   # the plain images of the column and row latents.
   mixed = str(tmp_path / "mix.png")
