@@ -36,8 +36,8 @@ COMMANDS = {
                "optimize or hybrid); write DIR/latents.npz and "
                "DIR/reconstruction.png and print the reconstruction "
                "metrics.",
-               ("workdir", "images", "out", "method", "encoder", "steps",
-                "step", "overwrite")),
+               ("workdir", "images", "out", "method", "encoder", "space",
+                "steps", "step", "overwrite")),
     "edit": ("Edit inverted images (interpolate, direction, arithmetic, "
              "sefa, pca, counterfactual, inpaint); write the grid GRID.png "
              "(original | reconstruction | edits) and GRID.npz.",

@@ -63,6 +63,8 @@ flags.DEFINE_string("truncation", "1", "sample: truncation psi toward the "
                     "average w (StyleGAN2; 1 = none, 0 = the average image); "
                     "several, comma-separated (1,0.7,0.5): one row each, "
                     "the same latents.")
+flags.DEFINE_string("space", None, "invert: the latent space, z, w or w+ "
+                    "(w and w+: StyleGAN2; default w there, else z).")
 flags.DEFINE_string("noise_mode", None, "sample: StyleGAN2's noise: random "
                     "(the default; fixed per latent), const or none.")
 flags.DEFINE_integer("style_mix", None, "sample: write StyleGAN2's style-"
@@ -332,7 +334,7 @@ def main(argv: list[str]) -> None:
           workdir, FLAGS.images, FLAGS.out, method=FLAGS.method,
           encoder=FLAGS.encoder,
           steps=FLAGS.steps if FLAGS["steps"].present else None,
-          overwrite=FLAGS.overwrite, step=_step()))
+          overwrite=FLAGS.overwrite, step=_step(), space=FLAGS.space))
     elif command == "edit":
       from cnnjax import commands
       from cnnjax.editing import edit_command

@@ -7,6 +7,9 @@ separated:
                generator (with its EMA params, where it keeps an EMA) is
                loaded by warm start
   resnet       a residual encoder instead of the DCGAN-like one
+  space=S      the latent space it maps to: z, or for a StyleGAN2 run w
+               (its default) or w+ (pSp/e4e's); codes are offsets from
+               w_avg there
   tiny         a seconds-long run, for tests (the GAN run must be tiny too)
   and the variants every config takes: width=, steps=, batch=, seed=
 
@@ -18,6 +21,8 @@ import os
 
 from cnnjax import models
 from cnnjax import workdir as workdir_lib
+from cnnjax.editing import generator as generator_lib
+from cnnjax.editing import spaces
 from cnnjax.errors import UserError
 from cnnjax.tasks.encoder import config as encoder
 
@@ -29,7 +34,8 @@ def get_config(arg: str | None = None):
     raise UserError("configs/encoder.py needs the GAN run to invert: "
                     "--config=configs/encoder.py:gan=<GAN workdir>.")
   family = "resnet" if "resnet" in parts else "dcgan"
-  rest = ",".join(p for p in parts if not p.startswith("gan=")
+  space = [p.partition("=")[2] for p in parts if p.startswith("space=")]
+  rest = ",".join(p for p in parts if not p.startswith(("gan=", "space="))
                   and p != "resnet")
   values = workdir_lib.read_config(gan[0])
   if values.get("task") != "gan":
@@ -43,9 +49,13 @@ def get_config(arg: str | None = None):
   config.model.generator = values["model"]["generator"]
   config.model.num_classes = values["model"]["num_classes"]
   config.model.compute_dtype = values["model"]["compute_dtype"]
-  latent_dim = values["model"]["generator"]["latent_dim"]
+  generator = values["model"]["generator"]
+  name = space[0] if space else spaces.default(generator["name"])
+  spaces.check(name, generator["name"], "configs/encoder.py:space")
+  config.model.space = name
   config.model.encoder = models.network_config(
-      "encoder", family, latent_dim=latent_dim, base_width=64)
+      "encoder", family, latent_dim=generator_lib.make_space(
+          values, name).size, base_width=64)
   config.init_from.workdir = os.path.abspath(gan[0])
   has_ema = values.get("ema", {}).get("half_life_kimg", 0) > 0
   config.init_from.subtree = ("generator,ema_params:generator.params"

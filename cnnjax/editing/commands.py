@@ -1,8 +1,9 @@
 """`cnnjax invert` as a function a test can call (and the latents file it
 writes, which `cnnjax edit` reads).
 
-DIR/latents.npz holds, row for row: `z` [N, d], `labels` [N] (the
-generator's labels; the classifier's prediction where the images came
+DIR/latents.npz holds, row for row: `z` [N, d], the latents in the space
+meta names (`spaces`: z, w, or w+ flattened to num_ws * w_dim), `labels`
+[N] (the generator's labels; the classifier's prediction where the images came
 without one), `originals` and `reconstructions` (float32 in [-1, 1]),
 `names`, and `meta`, a JSON string: method, GAN run and step, settings.
 """
@@ -26,10 +27,11 @@ def invert_images(workdir: str, images: str, out: str, *,
                   method: str = "hybrid", encoder: str | None = None,
                   steps: int | None = None, overwrite: bool = False,
                   step=None, batch_size: int = 250,
-                  metrics: bool = True) -> dict:
+                  metrics: bool = True, space: str | None = None) -> dict:
   """Inverts the images `images` names into the generator of `workdir`;
   writes DIR/latents.npz and DIR/reconstruction.png; returns the metric
-  row (see cnnjax.editing.quality)."""
+  row (see cnnjax.editing.quality). `space`: z, w or w+ (`spaces`;
+  default w for StyleGAN2, else z)."""
   inputs.check_out_dir(out, overwrite, [LATENTS, RECONSTRUCTION])
   if method not in invert.METHODS:
     raise UserError(f"--method {method!r}: use one of "
@@ -42,7 +44,7 @@ def invert_images(workdir: str, images: str, out: str, *,
   if method != "encoder" and steps < 1:
     raise UserError(f"--steps {steps}: {method} needs at least 1 step.")
   editor = session.Editor(workdir, encoder=encoder, step=step,
-                          batch_size=batch_size)
+                          batch_size=batch_size, space=space)
   read = inputs.read_images(images, editor.gen.data)
   logits = editor.classify(read.images)
   labels = (read.labels if read.labels is not None else
@@ -51,8 +53,8 @@ def invert_images(workdir: str, images: str, out: str, *,
   z, seconds = editor.invert(read.images, labels, method, settings)
   recon = editor.generate(z, labels)
 
-  row = {"method": method, "steps": steps if method != "encoder" else 0,
-         "num_images": len(z)}
+  row = {"method": method, "space": editor.gen.space.name,
+         "steps": steps if method != "encoder" else 0, "num_images": len(z)}
   if metrics and len(z) >= 4:
     data = ml_collections.ConfigDict(editor.gen.data)
     split = reference_split(images, editor.gen.values.get("eval", {}).get(

@@ -65,12 +65,14 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
     raise UserError(f"--component {component} must be >= 0.")
   if rows < 1 or frames < 2 or steps < 1:
     raise UserError("--rows and --steps must be >= 1, --frames >= 2.")
-  editor = session.Editor(workdir, step=step)
-  if stored["z"].shape[1] != editor.gen.latent_dim:
+  space = stored["meta"].get("space", "z")  # files before W spaces: z
+  editor = session.Editor(workdir, step=step, space=space)
+  if stored["z"].shape[1] != editor.gen.space.size:
     raise UserError(
-        f"{latents} holds {stored['z'].shape[1]}-d latents; the generator "
-        f"of {workdir} takes {editor.gen.latent_dim}-d ones. Pass the GAN "
-        f"run they were inverted with ({stored['meta'].get('gan_workdir')}).")
+        f"{latents} holds {stored['z'].shape[1]}-d latents in {space}; the "
+        f"generator of {workdir} takes {editor.gen.space.size}-d ones there. "
+        f"Pass the GAN run they were inverted with "
+        f"({stored['meta'].get('gan_workdir')}).")
   classes = editor.net.num_classes
   if target is not None and not 0 <= target < classes:
     raise UserError(f"--target {target} is not a class of the classifier "

@@ -35,14 +35,16 @@ PURPOSE_FIT = 4001  # seed offset of the latents directions are fitted on
 
 
 def sample_labelled(editor: Editor, count: int, seed: int = 0):
-  """(z, labels given to G, classes the classifier sees) of `count`
-  generated images."""
+  """(latents in the generator's space, labels given to G, classes the
+  classifier sees) of `count` generated images."""
   rng = np.random.default_rng(seed + PURPOSE_FIT)
   z = rng.standard_normal((count, editor.gen.latent_dim)).astype(np.float32)
   labels = (rng.integers(0, editor.gen.num_classes, count).astype(np.int32)
             if editor.conditional else None)
-  classes = predicted_classes(editor.classify(editor.generate(z, labels)))
-  return z, labels, classes
+  latents = editor.from_z(z, labels)
+  classes = predicted_classes(editor.classify(editor.generate(latents,
+                                                              labels)))
+  return latents, labels, classes
 
 
 def class_direction(editor: Editor, target: int, count: int = 4000,
@@ -66,20 +68,41 @@ def class_means(editor: Editor, count: int = 4000, seed: int = 0):
   return {int(c): z[classes == c].mean(0) for c in np.unique(classes)}
 
 
+def _every_layer(editor: Editor, directions: np.ndarray) -> np.ndarray:
+  """W directions [k, w_dim] as latents of the editor's space: in w+ the
+  same move in every layer (so a strength means what it means in w)."""
+  if editor.gen.space.name != "w+":
+    return directions
+  return np.tile(directions, (1, editor.gen.space.num_ws))
+
+
 def sefa(editor: Editor, count: int):
+  """SeFa directions: of the first layer's kernel in z, of the style
+  layers' kernels in w and w+ (`generator.first_layer_kernel`)."""
   values, directions = latent_ops.sefa_directions(
       editor.gen.first_layer_kernel(), count)
-  return directions.astype(np.float32), values
+  return _every_layer(editor, directions.astype(np.float32)), values
 
 
 def pca(editor: Editor, count: int, samples: int = 4000, seed: int = 0):
+  """GANSpace: in z, through the first layer's activations
+  (`latent_ops.pca_directions`); in w and w+, the principal components of
+  w itself (GANSpace's recipe for StyleGAN)."""
   rng = np.random.default_rng(seed + PURPOSE_FIT)
   z = rng.standard_normal((samples, editor.gen.latent_dim)).astype(np.float32)
-  first = jax.jit(editor.gen.first_layer)
-  activations = editor.batched(lambda z: first(editor.gen.weights, z), z)
+  space = editor.gen.space
+  if space.name == "z":
+    first = jax.jit(editor.gen.first_layer)
+    activations = editor.batched(lambda z: first(editor.gen.weights, z), z)
+    latents = z
+  else:
+    labels = (rng.integers(0, editor.gen.num_classes, samples)
+              if editor.conditional else None)
+    latents = editor.from_z(z, labels)[:, :space.w_dim]  # w (w+: layer 0)
+    activations = latents
   directions, ratios = latent_ops.pca_directions(
-      z, activations.reshape(samples, -1), count)
-  return directions.astype(np.float32), ratios
+      latents, activations.reshape(samples, -1), count)
+  return _every_layer(editor, directions.astype(np.float32)), ratios
 
 
 def make_counterfactual(generate, net, steps: int, lr: float,
@@ -186,8 +209,11 @@ def counterfactual(editor: Editor, z0, labels, target: int, steps: int = 200,
       bridge_points = 0
   generate = (editor.gen.generate if editor.conditional else
               lambda w, z, labels: editor.gen.generate(w, z))
-  fn = jax.jit(make_counterfactual(generate, editor.net, steps, lr,
-                                   distance_weight, bridge_points))
+  # lr and the distance in units of the latents' spread (1 in z).
+  spread = editor.spread()
+  fn = jax.jit(make_counterfactual(generate, editor.net, steps, lr * spread,
+                                   distance_weight / spread ** 2,
+                                   bridge_points))
   prototypes = np.zeros_like(z0) if prototypes is None else prototypes
   targets = np.full(len(z0), target, np.int32)
   return editor.batched(

@@ -2,7 +2,8 @@
 
 `read(workdir)` takes the generator of a GAN run (its EMA params where the
 run keeps an EMA, as `cnnjax sample` does) or the frozen generator an
-encoder run holds, from the newest (or a given) checkpoint. It reads the
+encoder run holds, from the newest (or a given) checkpoint, with the
+latent space edits work in (`spaces`: z, or StyleGAN2's w and w+). It reads the
 workdir's files directly (config.json and one subtree of the checkpoint),
 not the run's task, so this layer sits below the tasks: the encoder task
 builds its generator with `graphdef` too.
@@ -18,6 +19,7 @@ from flax import nnx
 
 from cnnjax import models, sharding
 from cnnjax import workdir as workdir_lib
+from cnnjax.editing import spaces
 from cnnjax.errors import UserError
 from cnnjax.models import variables
 
@@ -53,9 +55,12 @@ class TrainedGenerator:
   workdir: str
   step: int
   used_ema: bool
+  space: spaces.Space
 
   @property
   def latent_dim(self) -> int:
+    """The length of z, the generator's input (`space.size`: of a latent
+    in the space edits work in)."""
     return self.values["model"]["generator"]["latent_dim"]
 
   @property
@@ -66,14 +71,30 @@ class TrainedGenerator:
   def data(self) -> dict:
     return self.values["data"]
 
-  def generate(self, weights, z, labels=None):
-    return generate(self.graph, weights, z, labels)
+  def module(self, weights):
+    return variables.merge(self.graph, weights)
+
+  def generate(self, weights, latents, labels=None):
+    """Images of latents in `space` (labels: a conditional G's, used by z
+    only; w and w+ already hold the class)."""
+    return self.space.generate(self.module(weights), latents, labels)
+
+  def from_z(self, weights, z, labels=None):
+    """Latents in `space` of generator inputs z."""
+    return self.space.from_z(self.module(weights), z, labels)
+
+  def start(self, weights, count: int):
+    """The optimisation's start: z = 0, or w_avg."""
+    return self.space.start(self.module(weights), count)
 
   def first_layer_kernel(self) -> np.ndarray:
-    """The kernel [latent_dim, out] of the layer that first maps z (the
-    `project` dense layer of the dcgan and resnet generators), which SeFa
-    factorises."""
+    """The weight SeFa factorises: in z, the kernel [latent_dim, out] of the
+    layer that first maps z (the `project` dense layer of the dcgan and
+    resnet generators); in w and w+, the style layers' kernels [w_dim, sum
+    of styles] (`spaces.style_kernel`)."""
     params = self.weights.params
+    if self.space.name != "z":
+      return spaces.style_kernel(params)
     if "project" not in params:
       raise UserError(
           f"The {self.values['model']['generator']['name']!r} generator has "
@@ -86,10 +107,25 @@ class TrainedGenerator:
     return variables.merge(self.graph, weights).project(z)
 
 
+def make_space(values: dict, space: str | None = None) -> spaces.Space:
+  """The latent space `space` (default: the generator's, `spaces.default`)
+  of the generator a run's config.json `values` describes."""
+  section = values["model"]["generator"]
+  name = space or spaces.default(section["name"])
+  spaces.check(name, section["name"])
+  num_ws = None
+  if name != "z":
+    module = nnx.eval_shape(lambda: build(values["model"], values["data"]))
+    num_ws = module.num_ws
+  return spaces.Space(name, section["name"], section["latent_dim"],
+                      section.get("w_dim"), num_ws)
+
+
 def read(workdir: str, step: int | str | None = None,
-         mesh=None) -> TrainedGenerator:
+         mesh=None, space: str | None = None) -> TrainedGenerator:
   """The generator of a GAN run or of an encoder run (see the module
-  docstring); UserError for another kind of run or no checkpoint."""
+  docstring), editing in `space` (default: w for StyleGAN2, else z);
+  UserError for another kind of run, space or no checkpoint."""
   values = workdir_lib.read_config(workdir)
   task = values.get("task")
   if task not in ("gan", "encoder"):
@@ -101,6 +137,7 @@ def read(workdir: str, step: int | str | None = None,
   except (KeyError, TypeError) as error:
     raise UserError(f"The config.json of {workdir} lacks {error}; it is not "
                     "one this version of cnnjax can read.") from None
+  latent_space = make_space(values, space)  # before reading weights
   mesh = mesh or sharding.make_mesh()
   abstract = sharding.abstract_of(
       lambda: variables.split(build(model, data))[1], mesh)
@@ -114,4 +151,5 @@ def read(workdir: str, step: int | str | None = None,
     network = network.replace(params=params)
   elif task == "encoder":  # its generator was loaded from the GAN's EMA
     used_ema = "ema_params" in values["init_from"]["subtree"]
-  return TrainedGenerator(graph, network, values, workdir, found, used_ema)
+  return TrainedGenerator(graph, network, values, workdir, found, used_ema,
+                          latent_space)

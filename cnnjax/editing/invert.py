@@ -4,14 +4,16 @@ Three methods, each a jitted function of a batch that is split over every
 device of the mesh (every image's latent is its own problem):
 
   encoder    z = E(x): one forward pass of a trained encoder (pSp, e4e)
-  optimize   Adam on z, as StyleGAN2-ADA's projector: pixel L2 plus the
-             perceptual distance of cnnjax.editing.perceptual, the prior
-             regulariser (mean(z^2) - 1)^2, a learning rate that ramps up
-             over the first 5% of steps and down (cosine) over the last
-             25%, and Gaussian noise added to z whose strength decays
+  optimize   Adam on the latent, as StyleGAN2-ADA's projector: pixel L2
+             plus the perceptual distance of cnnjax.editing.perceptual, the
+             prior regulariser of the latent space (`spaces`; in z
+             (mean(z^2) - 1)^2), a learning rate that ramps up over the
+             first 5% of steps and down (cosine) over the last 25%, and
+             Gaussian noise added to the latent whose strength decays
              quadratically to zero at 75% of the steps (the projector's
-             exploration noise); starting from z = 0, the prior's mean (the
-             projector starts from w_avg)
+             exploration noise, in units of the latents' spread); starting
+             from the space's start (z = 0, the prior's mean; w_avg in w
+             and w+, where the projector starts)
   hybrid     the encoder's z as the start, then fewer optimisation steps
              (the "encoder initialisation" of In-Domain GAN inversion)
 
@@ -24,7 +26,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from cnnjax.editing import perceptual
@@ -41,7 +42,7 @@ class Settings:
   pixel_weight: float = 1.0
   perceptual_weight: float = 1.0
   prior_weight: float = 0.01
-  noise: float = 0.05  # initial noise std, in units of z's (unit) std
+  noise: float = 0.05  # initial noise std, in units of the latents' std
   noise_ramp: float = 0.75  # fraction of the steps until the noise is 0
   lr_rampup: float = 0.05
   lr_rampdown: float = 0.25
@@ -56,13 +57,23 @@ def learning_rate(settings: Settings, step: jax.Array) -> jax.Array:
   return settings.lr * down * up
 
 
+def z_prior(z):
+  """The shell regulariser of z ~ N(0, I): (mean(z^2) - 1)^2 per row."""
+  return (jnp.mean(z ** 2, axis=-1) - 1.0) ** 2
+
+
 def make_optimizer(generate, net, layers: tuple[str, ...],
-                   settings: Settings):
+                   settings: Settings, prior=z_prior,
+                   spread: float = 1.0):
   """optimize(gen_weights, net_weights, images, labels, z0, known, key) ->
   (z [B, d], per-image final loss [B]); pure, for jax.jit.
 
-  `generate(gen_weights, z, labels)` is the generator; `known` is [B, R, R,
-  1] (1 = known pixel), all ones for plain inversion.
+  `generate(gen_weights, z, labels)` is the generator (z: a latent in its
+  space); `prior(z)` the per-row regulariser of that space
+  (`spaces.Space.prior`); `spread` the latents' standard deviation per
+  coordinate (1 for z), the unit of the step size and the exploration
+  noise; `known` is
+  [B, R, R, 1] (1 = known pixel), all ones for plain inversion.
   """
   adam = optax.scale_by_adam()
 
@@ -73,21 +84,20 @@ def make_optimizer(generate, net, layers: tuple[str, ...],
     # Both images see the same mask, so hidden pixels cannot differ.
     percept = perceptual.distance(net, net_weights, x * known,
                                   images * known, layers)
-    prior = (jnp.mean(z ** 2, axis=-1) - 1.0) ** 2
     return (settings.pixel_weight * pixel + settings.perceptual_weight *
-            percept + settings.prior_weight * prior)
+            percept + settings.prior_weight * prior(z))
 
   def optimize(gen_weights, net_weights, images, labels, z0, known, key):
     def step(carry, index):
       z, state = carry
-      strength = settings.noise * jnp.maximum(
+      strength = spread * settings.noise * jnp.maximum(
           0.0, 1.0 - index / (settings.noise_ramp * settings.steps)) ** 2
       noise = strength * jax.random.normal(jax.random.fold_in(key, index),
                                            z.shape)
       grads = jax.grad(lambda z: jnp.sum(losses(
           gen_weights, net_weights, z + noise, images, labels, known)))(z)
       updates, state = adam.update(grads, state)
-      z = z - learning_rate(settings, index) * updates
+      z = z - spread * learning_rate(settings, index) * updates
       return (z, state), None
 
     (z, _), _ = jax.lax.scan(step, (z0, adam.init(z0)),
@@ -100,7 +110,3 @@ def make_optimizer(generate, net, layers: tuple[str, ...],
 def ones_mask(images) -> jax.Array:
   return jnp.ones((*images.shape[:3], 1), images.dtype)
 
-
-def prior_mean(count: int, latent_dim: int) -> np.ndarray:
-  """The optimisation's start without an encoder: z = 0."""
-  return np.zeros((count, latent_dim), np.float32)

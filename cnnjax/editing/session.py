@@ -28,6 +28,8 @@ from cnnjax.errors import UserError
 from cnnjax.models import variables
 from cnnjax.utils.trees import tree_sha256
 
+SPREAD_SEED = 5003  # of the latents that measure w's spread
+
 
 @dataclasses.dataclass(frozen=True)
 class Encoder:
@@ -53,6 +55,12 @@ def read_encoder(workdir: str, gen: generator_lib.TrainedGenerator,
   step, network = workdir_lib.restore_subtree(workdir, "encoder", abstract)
   _, its_generator = workdir_lib.restore_subtree(
       workdir, "generator", _abstract(gen.weights), step)
+  its_space = values["model"].get("space", "z")
+  if its_space != gen.space.name:
+    raise UserError(
+        f"The encoder in {workdir} maps images to {its_space}, not to "
+        f"{gen.space.name}; pass --space {its_space} (or an encoder trained "
+        f"for {gen.space.name}).")
   if tree_sha256(its_generator.params) != tree_sha256(gen.weights.params):
     raise UserError(
         f"The encoder in {workdir} was trained for another generator than "
@@ -73,9 +81,9 @@ class Editor:
 
   def __init__(self, gan_workdir: str, *, encoder: str | None = None,
                step=None, classifier: str | None = None,
-               batch_size: int = 250, devices=None):
+               batch_size: int = 250, devices=None, space: str | None = None):
     self.mesh = sharding.make_mesh(devices)
-    self.gen = generator_lib.read(gan_workdir, step, self.mesh)
+    self.gen = generator_lib.read(gan_workdir, step, self.mesh, space)
     data = self.gen.data
     spec = classifier or self.gen.values.get("eval", {}).get(
         "extractor", "classifier")
@@ -126,9 +134,40 @@ class Editor:
 
   # What the networks say ------------------------------------------------
   def generate(self, z, labels=None) -> np.ndarray:
+    """Images of latents in the generator's space."""
     labels = self.labels_for(labels, len(z))
     return self.batched(lambda z, l: self._generate(
         self.gen.weights, z, l if self.conditional else None), z, labels)
+
+  def from_z(self, z, labels=None) -> np.ndarray:
+    """Latents in the generator's space of inputs z (z itself in z)."""
+    if self.gen.space.name == "z":
+      return np.asarray(z, np.float32)
+    labels = self.labels_for(labels, len(z))
+    fn = self._compiled.setdefault("from_z", jax.jit(self.gen.from_z))
+    return self.batched(lambda z, l: fn(
+        self.gen.weights, z, l if self.conditional else None), z, labels)
+
+  def start(self, count: int) -> np.ndarray:
+    """The optimisation's start: z = 0, or w_avg."""
+    return np.asarray(self.gen.start(self.gen.weights, count))
+
+  def spread(self, samples: int = 1000) -> float:
+    """The latents' standard deviation per coordinate: 1 in z; in w and w+
+    the RMS of w - w_avg over `samples` mapped latents (the projector's
+    w_std, per coordinate)."""
+    if self.gen.space.name == "z":
+      return 1.0
+    if "spread" not in self._compiled:
+      rng = np.random.default_rng(SPREAD_SEED)
+      z = rng.standard_normal((samples, self.gen.latent_dim)).astype(
+          np.float32)
+      labels = (rng.integers(0, self.gen.num_classes, samples)
+                if self.conditional else None)
+      w = self.from_z(z, labels)
+      self._compiled["spread"] = float(np.sqrt(np.mean(
+          (w - self.start(1)) ** 2)))
+    return self._compiled["spread"]
 
   def classify(self, images) -> np.ndarray:
     """The classifier's logits [N, K] of images in [-1, 1]."""
@@ -146,10 +185,12 @@ class Editor:
     if self.encoder is None:
       raise UserError("This needs an encoder: pass --encoder ENCODER_RUN (a "
                       "run of configs/encoder.py:gan=<this GAN run>).")
-    enc = self.encoder
+    enc, gen = self.encoder, self.gen
+    # The space's start plus E's offset, as the encoder task trains it.
     fn = self._compiled.setdefault("encode", jax.jit(
-        lambda w, x: variables.merge(enc.graph, w)(x)))
-    return self.batched(lambda x: fn(enc.weights, x), images)
+        lambda w, g, x: variables.merge(enc.graph, w)(x) + gen.start(
+            g, x.shape[0])))
+    return self.batched(lambda x: fn(enc.weights, gen.weights, x), images)
 
   def optimize(self, images, labels, z0, settings: invert.Settings,
                known=None, seed: int = 0):
@@ -159,7 +200,8 @@ class Editor:
       generate = (self.gen.generate if self.conditional else
                   lambda w, z, labels: self.gen.generate(w, z))
       self._compiled[key] = jax.jit(invert.make_optimizer(
-          generate, self.net, self.layers, settings))
+          generate, self.net, self.layers, settings, self.gen.space.prior,
+          self.spread()))
     fn = self._compiled[key]
     known = (np.ones((*images.shape[:3], 1), np.float32) if known is None
              else known)
@@ -180,7 +222,7 @@ class Editor:
       if method == "encoder":
         return self.encode(images)
       z0 = (self.encode(images) if method == "hybrid" else
-            invert.prior_mean(len(images), self.gen.latent_dim))
+            self.start(len(images)))
       return self.optimize(images, labels, z0, settings, known)[0]
 
     head = slice(0, min(len(images), self.batch_size))
@@ -196,6 +238,7 @@ class Editor:
             "classifier": self.net.name,
             "encoder_workdir": (os.path.abspath(self.encoder.workdir)
                                 if self.encoder else None),
+            "space": self.gen.space.name,
             "devices": self.mesh.size}
 
 

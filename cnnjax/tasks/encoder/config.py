@@ -4,7 +4,10 @@ generator, which a warm start loads from a GAN run (`init_from`).
   model.generator, model.num_classes, model.compute_dtype
                   the GAN run's, copied by configs/encoder.py:gan=RUN so
                   that its checkpoint fits
-  model.encoder   {name, **the family's fields} (cnnjax.models.encoder)
+  model.encoder   {name, **the family's fields} (cnnjax.models.encoder);
+                  its latent_dim is the length of a latent in model.space
+  model.space     the latent space it maps to: z, or a StyleGAN2's w or
+                  w+ (cnnjax.editing.spaces)
   loss            weights of the terms of the objective (see task.py)
   eval            held-out reconstruction metrics (cnnjax.editing.quality)
 
@@ -32,6 +35,7 @@ def default_config() -> ml_collections.ConfigDict:
       "encoder", "dcgan", latent_dim=100, base_width=64)
   config.model.num_classes = 0
   config.model.compute_dtype = "float32"
+  config.model.space = "z"  # z, w, w+ (w and w+: StyleGAN2 generators)
 
   config.loss = ml_collections.ConfigDict()
   # Generated pairs z -> G(z) -> E: the code (pSp's and e4e's "latent"
@@ -44,9 +48,10 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.perceptual_weight = 1.0
   config.loss.perceptual_net = "classifier"  # a cnnjax.nets spec
   config.loss.perceptual_layers = ""  # "" = the network's default layers
-  # e4e-style regulariser keeping real images' codes near the prior: the
-  # squared gap between ||z||^2 / d and 1 (N(0, I)'s typical shell), so
-  # codes stay where the generator was trained and edits behave.
+  # e4e-style regulariser keeping real images' codes near the prior, so
+  # codes stay where the generator was trained and edits behave: in z the
+  # squared gap between ||z||^2 / d and 1 (N(0, I)'s typical shell); in w+
+  # e4e's distance of each layer's w from the first's; none in w.
   config.loss.prior_weight = 0.1
 
   config.optim = config_lib.adam_config(lr=1e-3)
@@ -77,10 +82,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                num_classes=config.model.num_classes)
   models.check("encoder", config.model.encoder,
                resolution=config.data.resolution, num_classes=0)
-  check(config.model.encoder.latent_dim ==
-        config.model.generator.latent_dim,
+  from cnnjax.editing import generator as generator_lib
+  from cnnjax.editing import spaces
+  name, generator = config.model.space, config.model.generator.name
+  check(name in spaces.available(generator),
+        f"model.space={name!r}: the {generator!r} generator has "
+        f"{', '.join(spaces.available(generator))}.")
+  space = generator_lib.make_space(config_lib.to_dict(config), name)
+  check(config.model.encoder.latent_dim == space.size,
         f"model.encoder.latent_dim={config.model.encoder.latent_dim} must be "
-        f"the generator's latent_dim ({config.model.generator.latent_dim}).")
+        f"the length of a latent in {space.name} ({space.size}).")
   check(bool(config.init_from.workdir),
         "an encoder inverts a trained generator: set init_from.workdir to a "
         "GAN run (configs/encoder.py:gan=RUN does, with init_from.subtree).")

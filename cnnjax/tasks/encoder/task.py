@@ -5,15 +5,20 @@ and is never updated; it is part of the state so that an encoder run holds
 everything `cnnjax invert` needs. Each step's objective (weights in
 `config.loss`):
 
-  generated pairs  z ~ N(0, I), x = G(z):   |E(x) - z|^2 and |G(E(x)) - x|^2
+  generated pairs  z ~ N(0, I), its latent l in model.space (z itself, or
+                   a StyleGAN2's w or w+), x = G(l):
+                   |E(x) - l|^2 and |G(E(x)) - x|^2
   real images      x from data.split:        |G(E(x)) - x|^2, the perceptual
-                   distance of G(E(x)) and x, and the prior regulariser
-                   (mean(E(x)^2) - 1)^2 that keeps codes on N(0, I)'s shell
+                   distance of G(E(x)) and x, and the space's prior
+                   regulariser (z: (mean(E(x)^2) - 1)^2, N(0, I)'s shell;
+                   w+: e4e's distance of each layer's w from the first's)
 
-(pSp's latent and pixel losses, LPIPS on the classifier's features, and a
-Z-space stand-in for e4e's regularisers). Conditional generators get the
-data's labels for real images and random labels for generated ones; the
-encoder itself sees images only.
+(pSp's latent and pixel losses, LPIPS on the classifier's features, and
+e4e's regulariser). E's output is an offset from the space's start (0 in
+z, w_avg in w and w+, as e4e), and its last layer starts at zero, so an
+untrained encoder answers the start. Conditional generators get the
+data's labels for real images and random labels for generated ones (in w
+and w+ the class is inside the latent); the encoder sees images only.
 """
 
 from typing import Any
@@ -60,6 +65,7 @@ class EncoderTask(base.Task):
     self.model_values, self.data_values = values["model"], values["data"]
     self.generator_def = generator_lib.graphdef(self.model_values,
                                                 self.data_values)
+    self.space = generator_lib.make_space(values, config.model.space)
     self.encoder_def = nnx.graphdef(nnx.eval_shape(
         lambda: self._build_encoder(0)))
     self.optimizer = optax.adam(config.optim.lr, b1=config.optim.b1,
@@ -87,11 +93,18 @@ class EncoderTask(base.Task):
   def weight_fields(self, state) -> tuple[str, ...]:
     return ("encoder", "generator")
 
-  def encode(self, network: variables.Network, images, params=None):
-    return variables.merge(self.encoder_def, network, params)(images)
+  def encode(self, network: variables.Network, images, generator,
+             params=None):
+    """Latents in the space: the space's start plus E's offset."""
+    offset = variables.merge(self.encoder_def, network, params)(images)
+    return offset + self.space.start(self._generator(generator),
+                                     images.shape[0])
 
-  def generate(self, network: variables.Network, z, labels=None):
-    return generator_lib.generate(self.generator_def, network, z, labels)
+  def _generator(self, network: variables.Network):
+    return variables.merge(self.generator_def, network)
+
+  def generate(self, network: variables.Network, latents, labels=None):
+    return self.space.generate(self._generator(network), latents, labels)
 
   def perceptual_net(self):
     """The feature network of the perceptual loss (loaded once)."""
@@ -112,6 +125,7 @@ class EncoderTask(base.Task):
     weights = self.config.loss
     num_classes = self.config.model.num_classes
     latent_dim = self.config.model.generator.latent_dim
+    space = self.space
 
     def step_fn(state: EncoderState, batch):
       images = batch["image"]
@@ -122,21 +136,22 @@ class EncoderTask(base.Task):
       z_labels = (jax.random.randint(jax.random.fold_in(key, PURPOSE_LABELS),
                                      (images.shape[0],), 0, num_classes)
                   if num_classes else None)
-      generated = self.generate(state.generator, z, z_labels)
+      latents = space.from_z(self._generator(state.generator), z, z_labels)
+      generated = self.generate(state.generator, latents, z_labels)
 
       def objective(params):
-        z_generated = self.encode(state.encoder, generated, params)
-        regenerated = self.generate(state.generator, z_generated, z_labels)
-        codes = self.encode(state.encoder, images, params)
+        found = self.encode(state.encoder, generated, state.generator,
+                            params)
+        regenerated = self.generate(state.generator, found, z_labels)
+        codes = self.encode(state.encoder, images, state.generator, params)
         recon = self.generate(state.generator, codes, labels)
         terms = {
-            "latent_loss": jnp.mean((z_generated - z) ** 2),
+            "latent_loss": jnp.mean((found - latents) ** 2),
             "generated_pixel_loss": jnp.mean((regenerated - generated) ** 2),
             "pixel_loss": jnp.mean((recon - images) ** 2),
             "perceptual_loss": jnp.mean(perceptual.distance(
                 net, net_weights, recon, images, layers)),
-            "prior_loss": jnp.mean(
-                (jnp.mean(codes ** 2, axis=-1) - 1.0) ** 2)}
+            "prior_loss": jnp.mean(space.prior(codes))}
         total = sum(weights[name.replace("_loss", "_weight")] * value
                     for name, value in terms.items())
         return total, terms
@@ -154,7 +169,7 @@ class EncoderTask(base.Task):
 
     @jax.jit
     def reconstruct(images, labels):
-      codes = self.encode(state.encoder, images)
+      codes = self.encode(state.encoder, images, state.generator)
       return (self.generate(state.generator, codes,
                             labels if conditional else None), codes)
 
