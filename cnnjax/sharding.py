@@ -12,6 +12,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from cnnjax.utils import compile_cache
+
 DATA_AXIS = "data"
 
 
@@ -50,7 +52,8 @@ def shardings_of(abstract):
 def init_replicated(init_fn, mesh: Mesh):
   """`init_fn()` computed by one jitted call straight into its shardings."""
   return jax.jit(init_fn,
-                 out_shardings=shardings_of(abstract_of(init_fn, mesh)))()
+                 out_shardings=shardings_of(abstract_of(init_fn, mesh)),
+                 compiler_options=compile_cache.fast_options())()
 
 
 def to_host(array: jax.Array) -> np.ndarray:

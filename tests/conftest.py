@@ -11,8 +11,10 @@ import shutil
 import sys
 import tempfile
 
-# (XLA's LLVM optimisation level 0 was tried for tests: compiles ~40%
-# faster, but compute-heavy tests such as 200 inversion steps >10x slower.)
+# XLA's LLVM optimisation level 0 for every program compiled ~40% faster
+# but made compute-heavy tests (200 inversion steps) >10x slower; so only
+# train steps and initialisation take it ($CNNJAX_FAST_COMPILE,
+# cnnjax.utils.compile_cache.fast_options), which subprocesses inherit.
 DEVICES_FLAG = "--xla_force_host_platform_device_count="
 
 
@@ -24,6 +26,7 @@ def xla_flags(devices: int) -> str:
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " +
                            xla_flags(8)).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["CNNJAX_FAST_COMPILE"] = "1"
 os.environ["WANDB_SILENT"] = "true"  # tiny configs disable W&B; one test enables it
 # Datasets prepared by tests go to a throwaway dir, never ~/tensorflow_datasets.
 os.environ["CNNJAX_DATA_DIR"] = tempfile.mkdtemp(prefix="cnnjax-test-data-")
@@ -59,6 +62,19 @@ def load_config(name: str, arg: str = "tiny"):
 @pytest.fixture
 def tiny_config():
   return load_config("dcgan", "tiny")
+
+
+@pytest.fixture(scope="session")
+def stylegan2_run(tmp_path_factory):
+  """A tiny StyleGAN2 run (2 steps, one device) for the sampling and
+  editing tests of a test process: one program to compile."""
+  from cnnjax.train import loop
+  import jax
+  config = load_config("stylegan2", "tiny")
+  config.train.num_steps = 2
+  workdir = str(tmp_path_factory.mktemp("stylegan2"))
+  loop.train_and_evaluate(config, workdir, devices=jax.devices()[:1])
+  return workdir
 
 
 def cli(*args: str, env: dict | None = None, timeout: int = 300, **kwargs):

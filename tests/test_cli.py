@@ -130,10 +130,12 @@ def test_bench_prints_one_json_line(tmp_path):
   # A fresh cache: the first compile is a miss, the same program's next
   # compile (conftest stores every program) a hit; without a cache folder,
   # "off" (tests/utils/test_compile_cache.py).
+  # The MLP GAN: the cheapest train step to compile twice from scratch.
   env = {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "xla")}
   outcomes = []
   for cache in (env, env):
-    result = cli("bench", f"--config={TINY}", "--steps=2", env=cache)
+    result = cli("bench", "--config=configs/mlp_gan.py:tiny", "--steps=2",
+                 env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout.strip().splitlines()[-1])
     outcomes.append(info["compile_cache"])

@@ -43,6 +43,7 @@ from jax.sharding import Mesh
 from cnnjax import config as config_lib
 from cnnjax import sharding
 from cnnjax.models.variables import Network
+from cnnjax.utils import compile_cache
 from cnnjax.utils import images as images_lib
 from cnnjax.utils.trees import all_finite, tree_sha256
 
@@ -226,7 +227,8 @@ class Task(abc.ABC):
     jitted = jax.jit(counted,
                      in_shardings=(state_shardings, self.batch_sharding(mesh)),
                      out_shardings=(state_shardings, sharding.replicated(mesh)),
-                     donate_argnums=0)
+                     donate_argnums=0,
+                     compiler_options=compile_cache.fast_options())
     return jitted, traces
 
   def periodic(self, run: RunContext) -> list[PeriodicWork]:

@@ -136,15 +136,6 @@ def test_class_changes_the_sample(conditional_run, tmp_path):
   assert np.abs(pictures[0] - pictures[1]).mean() > 0
 
 
-@pytest.fixture(scope="module")
-def stylegan2_run(tmp_path_factory):
-  config = load_config("stylegan2", "tiny")
-  config.train.num_steps = 2
-  workdir = str(tmp_path_factory.mktemp("stylegan2"))
-  loop.train_and_evaluate(config, workdir, devices=jax.devices()[:1])
-  return workdir
-
-
 def _cells(path, rows, columns):
   grid = np.asarray(Image.open(path), np.float32)
   return np.stack([[grid[2 + r * 34:r * 34 + 34, 2 + c * 34:c * 34 + 34]
@@ -164,13 +155,17 @@ def test_stylegan2_truncation_noise_and_style_mixing(stylegan2_run,
   commands.sample(stylegan2_run, 4, plain)
   cells = _cells(plain, 2, 2).reshape(4, 32, 32)
   assert np.abs(cells - cells[0]).max() > 0
-  # The truncation figure: a row per psi, the same latents in each.
+  # The truncation figure: a row per psi, the same latents in each (psi
+  # 0: w_avg's image in every column, with constant noise).
   rows = str(tmp_path / "psis.png")
-  info = commands.sample(stylegan2_run, 4, rows, truncation=[1.0, 0.0])
+  info = commands.sample(stylegan2_run, 4, rows, truncation=[1.0, 0.0],
+                         noise_mode="const")
   assert info["truncation"] == [1.0, 0.0]
   cells = _cells(rows, 2, 4)
+  const = str(tmp_path / "const.png")
+  commands.sample(stylegan2_run, 4, const, noise_mode="const")
   np.testing.assert_array_equal(cells[0],
-                                _cells(plain, 2, 2).reshape(4, 32, 32))
+                                _cells(const, 2, 2).reshape(4, 32, 32))
   assert np.abs(cells[1] - cells[1][0]).max() == 0
   with pytest.raises(UserError, match="one --truncation"):
     commands.sample(stylegan2_run, 3, str(tmp_path / "z.png"), style_mix=2,

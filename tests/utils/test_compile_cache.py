@@ -78,7 +78,7 @@ def test_cli_relaunch_hits_the_cache(tmp_path):
   """A second `cnnjax bench` of the same config compiles nothing new."""
   folder = tmp_path / "xla"
   env = _env(CNNJAX_COMPILATION_CACHE=str(folder))
-  args = ("bench", "--config", "configs/dcgan.py:tiny", "--steps", "1")
+  args = ("bench", "--config", "configs/mlp_gan.py:tiny", "--steps", "1")
   run = lambda: subprocess.run([sys.executable, "-m", "cnnjax.main", *args],
                                cwd=REPO, env=env, capture_output=True,
                                text=True, timeout=300)
@@ -89,3 +89,22 @@ def test_cli_relaunch_hits_the_cache(tmp_path):
   second = run()
   assert second.returncode == 0, second.stderr
   assert _entries(folder) == written
+
+
+def test_fast_compile_options_only_when_asked():
+  """$CNNJAX_FAST_COMPILE=1 (the tests set it) turns LLVM's optimisation
+  off for train steps and initialisation; a program compiled with the
+  options computes what the default compile does."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from cnnjax.utils import compile_cache
+  assert compile_cache.fast_options({}) is None
+  assert compile_cache.fast_options({"CNNJAX_FAST_COMPILE": "0"}) is None
+  fast = compile_cache.fast_options({"CNNJAX_FAST_COMPILE": "1"})
+  assert fast == {"xla_backend_optimization_level": 0,
+                  "xla_llvm_disable_expensive_passes": True}
+  f = lambda x: jnp.tanh(x @ x.T).sum(0)
+  x = jnp.linspace(-1, 1, 64 * 32).reshape(64, 32)
+  np.testing.assert_allclose(jax.jit(f, compiler_options=fast)(x),
+                             jax.jit(f)(x), rtol=1e-5)
