@@ -120,7 +120,9 @@ flags.DEFINE_string("strengths", None, "Comma-separated steps along a "
                     "direction (defaults per op, e.g. -6,-3,0,3,6 for sefa).")
 flags.DEFINE_integer("frames", 8, "interpolate: images from each image to "
                      "the next.")
-flags.DEFINE_string("interpolation", "slerp", "interpolate: slerp or lerp.")
+flags.DEFINE_string("interpolation", None, "interpolate: slerp or lerp "
+                    "(default: slerp in z, lerp in w and w+, as StyleGAN's "
+                    "path lengths).")
 flags.DEFINE_string("mask", None, "inpaint: the region to fill: "
                     "rect:X0,Y0,X1,Y1, center:S, or a PNG (white = fill); "
                     "stylize: PNG(s) of the content's size, white where the "

@@ -43,7 +43,7 @@ def _strengths(text: str | None, op: str) -> np.ndarray:
 def edit(workdir: str, latents: str, op: str, out: str, *,
          target: int | None = None, component: int = 0,
          strengths: str | None = None, frames: int = 8,
-         interpolation: str = "slerp", mask: str | None = None,
+         interpolation: str | None = None, mask: str | None = None,
          steps: int = 200, distance_weight: float = 1.0,
          bridge_points: int = 16, rows: int = 8,
          overwrite: bool = False, step=None) -> dict:
@@ -59,13 +59,15 @@ def edit(workdir: str, latents: str, op: str, out: str, *,
   if op == "inpaint" and not mask:
     raise UserError("--op inpaint needs --mask (rect:X0,Y0,X1,Y1, "
                     "center:S, or a PNG whose white pixels are filled).")
+  space = stored["meta"].get("space", "z")  # files before W spaces: z
+  # Gaussian z: slerp keeps the typical radius; w is not Gaussian: lerp.
+  interpolation = interpolation or ("slerp" if space == "z" else "lerp")
   if interpolation not in ("slerp", "lerp"):
     raise UserError(f"--interpolation {interpolation!r}: slerp or lerp.")
   if component < 0:
     raise UserError(f"--component {component} must be >= 0.")
   if rows < 1 or frames < 2 or steps < 1:
     raise UserError("--rows and --steps must be >= 1, --frames >= 2.")
-  space = stored["meta"].get("space", "z")  # files before W spaces: z
   editor = session.Editor(workdir, step=step, space=space)
   if stored["z"].shape[1] != editor.gen.space.size:
     raise UserError(
@@ -141,6 +143,7 @@ def _run(op, editor, z, labels, originals, row, *, target, component,
     other = np.roll(z, -1, axis=0)  # each image toward the next one
     path = latent_ops.slerp if interpolation == "slerp" else latent_ops.lerp
     moved = np.asarray(path(z, other, ts))
+    row["interpolation"] = interpolation
     images = editor.generate(moved.reshape(n * frames, -1),
                              np.repeat(labels, frames))
     return images.reshape(n, frames, *images.shape[1:]), moved, None

@@ -145,6 +145,15 @@ def test_an_encoder_into_w_plus_trains_and_inverts(stylegan2_run, tmp_path):
                     "sefa", grid, strengths="-1,1", rows=2)
   moved = np.load(grid[:-4] + ".npz")
   assert os.path.exists(grid) and len(moved.files) > 0
+  # Interpolation in W+ is linear by default (w is not Gaussian).
+  lerped = str(tmp_path / "lerp.png")
+  row = edit_command.edit(stylegan2_run, os.path.join(out, commands.LATENTS),
+                          "interpolate", lerped, frames=3, rows=2)
+  assert row["interpolation"] == "lerp"
+  path = np.load(lerped[:-4] + ".npz")["z"]
+  latents = stored["z"][:2]
+  np.testing.assert_allclose(path[0, 1], (latents[0] + latents[1]) / 2,
+                             rtol=1e-6, atol=1e-6)
   editor = session.Editor(stylegan2_run, space="w+")
   directions, _ = edits.sefa(editor, 2)
   layers = directions.reshape(2, space.num_ws, -1)
