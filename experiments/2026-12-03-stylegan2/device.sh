@@ -27,13 +27,14 @@ cifar="--config.model.generator.channel_base=16384
        --config.model.generator.channel_max=512
        --config.model.discriminator.channel_base=16384
        --config.model.discriminator.channel_max=512"
-bench() {  # name, then cnnjax bench flags
-  local name=$1; shift
-  timeout "$TIMEOUT" $PYTHON -m cnnjax.main bench --steps "$STEPS" "$@" \
-    2>/dev/null | tail -1 | $PYTHON -c "import json,sys; r=json.load(sys.stdin); \
-r['case']='$name'; print(json.dumps(r))" | tee -a "$OUT/bench.jsonl" \
-    || echo "{\"case\": \"$name\", \"error\": \"failed or timed out\"}" \
-       | tee -a "$OUT/bench.jsonl"
+bench() {  # name, then cnnjax bench flags; one JSON line to bench.jsonl
+  local name=$1 line; shift
+  line=$(timeout "$TIMEOUT" $PYTHON -m cnnjax.main bench --steps "$STEPS" \
+         "$@" 2>/dev/null | tail -1) || true
+  case "$line" in
+    "{"*) echo "${line%\}}, \"case\": \"$name\"}" ;;
+    *) echo "{\"case\": \"$name\", \"error\": \"failed or timed out\"}" ;;
+  esac | tee -a "$OUT/bench.jsonl"
 }
 bench dcgan_32 --config configs/dcgan.py:fashion_mnist
 bench stylegan2_32_cpu_width --config configs/stylegan2.py:fashion_mnist
