@@ -113,25 +113,21 @@ def compare(paths: list[str], sort: str | None = None,
   differing = [k for k in keys if not k.startswith(IGNORED) and
                len({json.dumps(c.get(k), sort_keys=True)
                     for c in configs.values()}) > 1]
+  mean_over = mean_over or []
+  unknown = [f for f in mean_over if f not in keys]
+  if unknown:
+    raise UserError(f"--mean_over: no config field {', '.join(unknown)} in "
+                    "these runs.")
+  # Runs fold together only when every differing field but `mean_over`
+  # agrees, shown in --fields or not.
+  grouping = [k for k in differing if k not in mean_over]
   if fields is not None:
     unknown = [f for f in fields if f not in keys]
     if unknown:
       raise UserError(f"--fields: no config field {', '.join(unknown)} in "
                       "these runs.")
     differing = list(fields)
-  grouping = [k for k in differing if k not in (mean_over or ())]
-  if mean_over:
-    unknown = [f for f in mean_over if f not in keys]
-    if unknown:
-      raise UserError(f"--mean_over: no config field {', '.join(unknown)} "
-                      "in these runs.")
-    # Group by every differing field but these, shown or not: runs that
-    # differ in anything else are never averaged together.
-    grouping = [k for k in keys if not k.startswith(IGNORED)
-                and k not in mean_over and
-                len({json.dumps(c.get(k), sort_keys=True)
-                     for c in configs.values()}) > 1]
-    differing = [k for k in differing if k not in mean_over]
+  differing = [k for k in differing if k not in mean_over]
   flags = _provenance_flags(workdirs)
   rows = []
   for workdir in workdirs:
