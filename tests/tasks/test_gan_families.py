@@ -6,6 +6,7 @@ class."""
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -37,6 +38,7 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     config = _config(family)
     config.train.num_steps = 2
     config.train.log_every_steps = 1
+    config.train.checkpoint_every_steps = 1  # step 1's: the resume's start
     workdir = str(tmp_path / name)
     loop.train_and_evaluate(config, workdir, devices=devices)
     rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -66,12 +68,16 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
     # gradient of 0, and Adam turns its float noise into steps of +-lr on
     # any device count; what the parameters compute is unaffected.)
     assert np.abs(grid_one - grid_eight).max() <= 2.0  # uint8 levels
-  # Stopped after step 1 and resumed on 8 devices: bitwise the straight run.
-  config = _config(family)
-  config.train.num_steps, config.train.log_every_steps = 1, 1
+  # Stopped after step 1 and resumed on 8 devices: bitwise the straight
+  # run. The stop is the straight run's workdir without its step-2
+  # checkpoint (no second run to step 1: one launch less to trace).
   resumed = str(tmp_path / "resumed")
-  loop.train_and_evaluate(config, resumed)
-  config.train.num_steps = 2
+  shutil.copytree(str(tmp_path / "eight"), resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "2"))
+  assert sorted(os.listdir(os.path.join(resumed, "checkpoints"))) == ["1"]
+  config = _config(family)
+  config.train.num_steps, config.train.log_every_steps = 2, 1
+  config.train.checkpoint_every_steps = 1
   loop.train_and_evaluate(config, resumed)
   assert digests(resumed) == digests(str(tmp_path / "eight"))
   if family == "sngan":
