@@ -94,6 +94,21 @@ def digests(workdir: str) -> dict:
   return {k: v for k, v in info.items() if k == "step" or k.endswith("sha256")}
 
 
+def stopped_copy(workdir: str, copy: str, step: int) -> str:
+  """`copy`: the finished run `workdir` as if it had stopped after `step`
+  (its later checkpoints removed). Relaunched to the same num_steps it
+  must end bitwise as `workdir` did: a resume test without a second run
+  to `step` (needs a checkpoint at `step`: checkpoint_every_steps)."""
+  import shutil
+  shutil.copytree(workdir, copy)
+  checkpoints = os.path.join(copy, "checkpoints")
+  for name in os.listdir(checkpoints):
+    if name.isdigit() and int(name) > step:
+      shutil.rmtree(os.path.join(checkpoints, name))
+  assert str(step) in os.listdir(checkpoints), os.listdir(checkpoints)
+  return copy
+
+
 def snapshot(directory: str) -> dict:
   """{relative path: sha256 of its bytes} of every file under `directory`
   (and the directories, as None): equal exactly when nothing changed."""

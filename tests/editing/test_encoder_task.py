@@ -12,7 +12,7 @@ import pytest
 from cnnjax import commands, runs
 from cnnjax.errors import ConfigError, UserError
 from cnnjax.train import loop
-from tests.conftest import digests, load_config
+from tests.conftest import digests, load_config, stopped_copy
 
 
 def encoder_config(gan_workdir, steps=2, arg=""):
@@ -33,8 +33,9 @@ def test_encoder_trains_on_one_and_eight_devices_and_resumes_bitwise(
   rows = {}
   for name, devices in (("one", jax.devices()[:1]), ("eight", None)):
     workdir = str(tmp_path / name)
-    loop.train_and_evaluate(encoder_config(gan_run), workdir,
-                            devices=devices)
+    config = encoder_config(gan_run)
+    config.train.checkpoint_every_steps = 1  # step 1's: the resume's start
+    loop.train_and_evaluate(config, workdir, devices=devices)
     rows[name] = _rows(workdir)
   assert [r["step"] for r in rows["one"]] == [1, 2]
   for one, eight in zip(rows["one"], rows["eight"]):
@@ -48,9 +49,9 @@ def test_encoder_trains_on_one_and_eight_devices_and_resumes_bitwise(
                   jax.tree.leaves(encoder.state.generator)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   # Stopped after step 1 and resumed: bitwise the straight 8-device run.
-  resumed = str(tmp_path / "resumed")
-  loop.train_and_evaluate(encoder_config(gan_run, steps=1), resumed)
-  loop.train_and_evaluate(encoder_config(gan_run, steps=2), resumed)
+  resumed = stopped_copy(str(tmp_path / "eight"), str(tmp_path / "resumed"),
+                         1)
+  loop.train_and_evaluate(config, resumed)
   assert digests(resumed) == digests(str(tmp_path / "eight"))
 
 

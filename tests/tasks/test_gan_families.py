@@ -6,7 +6,6 @@ class."""
 
 import json
 import os
-import shutil
 
 import jax
 import numpy as np
@@ -16,7 +15,7 @@ from PIL import Image
 from cnnjax import commands, runs
 from cnnjax.errors import UserError
 from cnnjax.train import loop
-from tests.conftest import digests, load_config
+from tests.conftest import digests, load_config, stopped_copy
 
 FAMILIES = ["dcgan", "mlp_gan", "lsgan", "sngan", "wgan_gp", "cgan",
             "stylegan2"]
@@ -71,10 +70,8 @@ def test_family_trains_on_one_and_eight_devices_and_resumes_bitwise(
   # Stopped after step 1 and resumed on 8 devices: bitwise the straight
   # run. The stop is the straight run's workdir without its step-2
   # checkpoint (no second run to step 1: one launch less to trace).
-  resumed = str(tmp_path / "resumed")
-  shutil.copytree(str(tmp_path / "eight"), resumed)
-  shutil.rmtree(os.path.join(resumed, "checkpoints", "2"))
-  assert sorted(os.listdir(os.path.join(resumed, "checkpoints"))) == ["1"]
+  resumed = stopped_copy(str(tmp_path / "eight"), str(tmp_path / "resumed"),
+                         1)
   config = _config(family)
   config.train.num_steps, config.train.log_every_steps = 2, 1
   config.train.checkpoint_every_steps = 1
