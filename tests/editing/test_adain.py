@@ -19,7 +19,7 @@ from cnnjax import workdir as workdir_lib
 from cnnjax.editing import adain, adain_command
 from cnnjax.errors import UserError
 from cnnjax.train import loop
-from tests.conftest import cli, digests, load_config
+from tests.conftest import cli, digests, load_config, stopped_copy
 
 EPS = adain.EPS
 
@@ -166,8 +166,7 @@ def test_trains_on_one_and_eight_devices_resumes_bitwise_and_learns(
     for key in ("loss", "content_loss", "style_loss"):
       np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=1e-6)
   # Stopped at step 1 and resumed: bitwise the straight run.
-  resumed = str(tmp_path / "resumed")
-  loop.train_and_evaluate(adain_config(steps=1), resumed)
+  resumed = stopped_copy(adain_run, str(tmp_path / "resumed"), 1)
   loop.train_and_evaluate(adain_config(), resumed)
   assert digests(resumed) == digests(adain_run)
   # The VGG in the state is the frozen one; the held-out loss went down.

@@ -11,7 +11,7 @@ from cnnjax import data, runs
 from cnnjax.models import variables
 from cnnjax.tasks.classifier import task as classifier
 from cnnjax.train import loop
-from tests.conftest import digests, load_config
+from tests.conftest import digests, load_config, stopped_copy
 
 
 def test_features_and_logits_shapes():
@@ -50,12 +50,9 @@ def test_logged_test_accuracy_matches_an_independent_count(tmp_path):
 
 
 def test_classifier_resume_is_bitwise(tmp_path):
-  straight = load_config("classifier", "tiny")
+  straight = load_config("classifier", "tiny")  # checkpoints 10 and 20
   loop.train_and_evaluate(straight, str(tmp_path / "straight"))
-  resumed = load_config("classifier", "tiny")
-  resumed.train.num_steps = 10
-  loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
-  resumed.train.num_steps = 20
-  loop.train_and_evaluate(resumed, str(tmp_path / "resumed"))
-  assert (digests(str(tmp_path / "straight")) ==
-          digests(str(tmp_path / "resumed")))
+  resumed = stopped_copy(str(tmp_path / "straight"),
+                         str(tmp_path / "resumed"), 10)
+  loop.train_and_evaluate(load_config("classifier", "tiny"), resumed)
+  assert (digests(str(tmp_path / "straight")) == digests(resumed))

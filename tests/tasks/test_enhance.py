@@ -16,7 +16,8 @@ from cnnjax import commands, data
 from cnnjax.editing import adjust, enhance_command
 from cnnjax.errors import UserError
 from cnnjax.train import loop
-from tests.conftest import cli, digests, load_config, snapshot
+from tests.conftest import (cli, digests, load_config, snapshot,
+                            stopped_copy)
 
 
 def enhance_config(steps=20):
@@ -50,8 +51,7 @@ def test_enhance_agrees_on_one_and_eight_devices_and_resumes_bitwise(
     for key in ("loss", "psnr", "psnr_degraded"):
       np.testing.assert_allclose(row_one[key], row_eight[key], rtol=1e-5)
   # Stopped at step 10 and resumed: bitwise the straight run.
-  resumed = str(tmp_path / "resumed")
-  loop.train_and_evaluate(enhance_config(steps=10), resumed)
+  resumed = stopped_copy(enhance_run, str(tmp_path / "resumed"), 10)
   loop.train_and_evaluate(enhance_config(steps=20), resumed)
   assert digests(resumed) == digests(enhance_run)
 
